@@ -1,0 +1,726 @@
+//! Text helpers: whole-word matching, emoji, fitting text into field limits,
+//! XML escaping. Everything here counts characters (`char`s), never bytes,
+//! and never slices a string at a byte offset that is not a char boundary.
+
+use serde_json::Value;
+
+/// Word characters for whole-word matching (as regex `\w`).
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn eq_ci(a: char, b: char) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.is_whitespace() && b.is_whitespace() {
+        return true;
+    }
+    // Typographic apostrophes match plain ones.
+    let norm = |c: char| if c == '\u{2019}' { '\'' } else { c };
+    let (a, b) = (norm(a), norm(b));
+    a == b || a.to_lowercase().eq(b.to_lowercase())
+}
+
+/// Byte ranges of every case-insensitive, whole-word occurrence of `phrase`
+/// in `text`. A phrase that starts (ends) with a non-word character, such as
+/// `% off` or `save $`, needs no word boundary on that side.
+pub fn find_phrase(text: &str, phrase: &str) -> Vec<(usize, usize)> {
+    let phrase = phrase.trim();
+    let pchars: Vec<char> = phrase.chars().collect();
+    let (Some(&first), Some(&last)) = (pchars.first(), pchars.last()) else {
+        return Vec::new();
+    };
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let mut ok = true;
+        if is_word_char(first) && i > 0 && chars.get(i - 1).is_some_and(|&(_, c)| is_word_char(c)) {
+            ok = false;
+        }
+        let mut j = i;
+        if ok {
+            for &pc in &pchars {
+                match chars.get(j) {
+                    Some(&(_, c)) if eq_ci(c, pc) => j += 1,
+                    _ => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if ok && is_word_char(last) && chars.get(j).is_some_and(|&(_, c)| is_word_char(c)) {
+            ok = false;
+        }
+        if ok {
+            let start = chars.get(i).map(|&(b, _)| b).unwrap_or(text.len());
+            let end = chars.get(j).map(|&(b, _)| b).unwrap_or(text.len());
+            out.push((start, end));
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+pub fn contains_phrase(text: &str, phrase: &str) -> bool {
+    !find_phrase(text, phrase).is_empty()
+}
+
+/// Removes every whole-word occurrence of `phrase`, together with the rest
+/// of a hyphenated compound it is part of ("best-selling" goes entirely when
+/// "best" is removed), then tidies spaces and punctuation.
+pub fn remove_phrase(text: &str, phrase: &str) -> String {
+    let ranges = find_phrase(text, phrase);
+    if ranges.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut cursor = 0;
+    for (start, end) in ranges {
+        if start < cursor {
+            continue;
+        }
+        let (s, mut e) = expand_compound(text, start, end);
+        let s = s.max(cursor);
+        // "a cheap, warm blanket" → "a warm blanket": drop the comma of a
+        // removed adjective that followed a determiner or began a sentence.
+        if text.get(e..).is_some_and(|r| r.starts_with(',')) {
+            let before = text.get(..s).unwrap_or("").trim_end();
+            let prev_word = before
+                .rsplit(|c: char| c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
+            if before.is_empty()
+                || before.ends_with(['.', '!', '?', ':', '\n'])
+                || [
+                    "a", "an", "the", "our", "your", "this", "that", "these", "those", "its", "their",
+                ]
+                .contains(&prev_word.as_str())
+            {
+                e += 1;
+            }
+        }
+        out.push_str(text.get(cursor..s).unwrap_or(""));
+        cursor = e;
+    }
+    out.push_str(text.get(cursor..).unwrap_or(""));
+    tidy(&out)
+}
+
+fn expand_compound(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let joins = |c: char| is_word_char(c) || c == '-' || c == '\'' || c == '\u{2019}' || c == '®';
+    let mut s = start;
+    // Only expand through a hyphen (or apostrophe) that touches the match.
+    if let Some(prev) = text.get(..s).and_then(|p| p.chars().next_back())
+        && (prev == '-' || prev == '\'' || prev == '\u{2019}' || is_word_char(prev))
+    {
+        for (idx, c) in text.get(..s).unwrap_or("").char_indices().rev() {
+            if joins(c) {
+                s = idx;
+            } else {
+                break;
+            }
+        }
+    }
+    let mut e = end;
+    if let Some(next) = text.get(e..).and_then(|r| r.chars().next())
+        && joins(next)
+    {
+        for (idx, c) in text.get(e..).unwrap_or("").char_indices() {
+            if joins(c) {
+                e = end + idx + c.len_utf8();
+            } else {
+                break;
+            }
+        }
+    }
+    (s, e)
+}
+
+/// Collapses runs of spaces, removes spaces before punctuation, drops
+/// punctuation left dangling by a removal, and fixes "a"/"an".
+pub fn tidy(text: &str) -> String {
+    let mut lines = Vec::new();
+    for line in text.split('\n') {
+        let mut s = String::with_capacity(line.len());
+        let mut prev_space = false;
+        for c in line.chars() {
+            if c == ' ' || c == '\t' {
+                if !prev_space {
+                    s.push(' ');
+                }
+                prev_space = true;
+            } else {
+                prev_space = false;
+                s.push(c);
+            }
+        }
+        let mut s = s
+            .replace(" ,", ",")
+            .replace(" .", ".")
+            .replace(" ;", ";")
+            .replace(" :", ":")
+            .replace(" !", "!")
+            .replace(" ?", "?")
+            .replace(",,", ",")
+            .replace(",.", ".")
+            .replace(", .", ".")
+            .replace("( )", "")
+            .replace("()", "")
+            .replace(" )", ")")
+            .replace("( ", "(")
+            .replace(": .", ".")
+            .replace(":.", ".")
+            .replace("—.", ".")
+            .replace("— .", ".")
+            .replace("— —", "—")
+            .replace(" - .", ".");
+        while s.contains("  ") {
+            s = s.replace("  ", " ");
+        }
+        let trimmed = s
+            .trim()
+            .trim_start_matches([',', ';', ':', '.', '—', '-', '–'])
+            .trim()
+            .trim_end_matches([',', ';', ':', '—', '–'])
+            .trim_end();
+        let trimmed = trimmed.strip_suffix(" -").unwrap_or(trimmed).trim_end();
+        lines.push(fix_articles(&capitalise_first(trimmed)));
+    }
+    let joined = lines.join("\n");
+    // No more than one blank line in a row.
+    let mut out = joined;
+    while out.contains("\n\n\n") {
+        out = out.replace("\n\n\n", "\n\n");
+    }
+    out.trim().to_string()
+}
+
+/// Lower-cases the first letter, unless the word is an acronym ("IPX6").
+pub fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c)
+            if c.is_uppercase()
+                && !chars
+                    .clone()
+                    .next()
+                    .is_some_and(|d| d.is_uppercase() || d.is_ascii_digit())
+                && !s
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase)) =>
+        {
+            c.to_lowercase().chain(chars).collect()
+        }
+        _ => s.to_string(),
+    }
+}
+
+pub fn capitalise(s: &str) -> String {
+    capitalise_first(s)
+}
+
+fn capitalise_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_lowercase() => c.to_uppercase().chain(chars).collect(),
+        _ => s.to_string(),
+    }
+}
+
+fn fix_articles(s: &str) -> String {
+    let words: Vec<&str> = s.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let next = words.get(i + 1).copied().unwrap_or("");
+        let lower_w = w.to_lowercase();
+        if (lower_w == "a" || lower_w == "an") && !next.is_empty() {
+            let n = next.to_lowercase();
+            let n = n.trim_start_matches(|c: char| !c.is_alphanumeric());
+            let vowel_sound = if n.starts_with("uni")
+                || n.starts_with("use")
+                || n.starts_with("one")
+                || n.starts_with("eu")
+                || n.starts_with("uk")
+            {
+                false
+            } else if n.starts_with("hour") || n.starts_with("honest") || n.starts_with("honou") {
+                true
+            } else {
+                n.starts_with(['a', 'e', 'i', 'o', 'u'])
+            };
+            let upper = w.starts_with('A');
+            let fixed = match (vowel_sound, upper) {
+                (true, true) => "An",
+                (true, false) => "an",
+                (false, true) => "A",
+                (false, false) => "a",
+            };
+            out.push(fixed.to_string());
+        } else {
+            out.push((*w).to_string());
+        }
+    }
+    out.join(" ")
+}
+
+/// Final touches on generated text: a doubled full stop ("Co.." from a
+/// name that ends in one) becomes one; an ellipsis stays.
+pub fn polish(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '.'
+            && chars.get(i + 1) == Some(&'.')
+            && chars.get(i + 2) != Some(&'.')
+            && (i == 0 || chars.get(i - 1) != Some(&'.'))
+        {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Splits text into sentence segments, each keeping its terminator and the
+/// whitespace after it, so that concatenating them gives the text back.
+pub fn sentence_segments(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut iter = text.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        let terminal = matches!(c, '.' | '!' | '?' | '\n');
+        if !terminal {
+            continue;
+        }
+        // Keep runs of terminators ("!!", "?!", "...") together.
+        let mut end = i + c.len_utf8();
+        while let Some(&(j, d)) = iter.peek() {
+            if matches!(d, '.' | '!' | '?') {
+                end = j + d.len_utf8();
+                iter.next();
+            } else {
+                break;
+            }
+        }
+        // A terminator ends a sentence only before whitespace or the end
+        // (so "4.6" and "lnl-01.svg" stay whole).
+        let next = iter.peek().map(|&(_, d)| d);
+        if c != '\n' && next.is_some_and(|d| !d.is_whitespace()) {
+            continue;
+        }
+        // "Co. is", "St. Louis": a short abbreviation before the full stop,
+        // with more text after, does not end the sentence.
+        if c == '.' && end == i + 1 {
+            let word = text
+                .get(start..i)
+                .unwrap_or("")
+                .rsplit(|ch: char| ch.is_whitespace())
+                .next()
+                .unwrap_or("");
+            if ABBREVIATIONS.contains(&word) && next.is_some() {
+                continue;
+            }
+        }
+        while let Some(&(j, d)) = iter.peek() {
+            if d.is_whitespace() {
+                end = j + d.len_utf8();
+                iter.next();
+            } else {
+                break;
+            }
+        }
+        if let Some(seg) = text.get(start..end) {
+            out.push(seg);
+        }
+        start = end;
+    }
+    if start < text.len()
+        && let Some(seg) = text.get(start..)
+    {
+        out.push(seg);
+    }
+    out
+}
+
+const ABBREVIATIONS: &[&str] = &[
+    "Co", "Inc", "Ltd", "St", "Mr", "Mrs", "Ms", "Dr", "No", "vs", "approx", "e.g", "i.e",
+];
+
+pub fn char_len(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn take_chars(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((b, _)) => s.get(..b).unwrap_or(s),
+        None => s,
+    }
+}
+
+const DANGLING: &[&str] = &[
+    "and", "or", "with", "for", "the", "a", "an", "of", "to", "in", "on", "by", "from", "at", "your", "our",
+    "its", "that", "which", "is", "are", "&", "+",
+];
+
+/// Fits text into `max` characters, cutting at a word boundary and dropping
+/// dangling little words and punctuation. Never adds an ellipsis.
+pub fn fit_words(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if char_len(text) <= max {
+        return text.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let head = take_chars(text, max);
+    // Is the cut inside a word?
+    let rest_starts_word = text
+        .get(head.len()..)
+        .and_then(|r| r.chars().next())
+        .is_some_and(|c| !c.is_whitespace());
+    let mut cut = if rest_starts_word {
+        match head.rfind(char::is_whitespace) {
+            Some(i) if i > 0 => head.get(..i).unwrap_or(head),
+            _ => head,
+        }
+    } else {
+        head
+    }
+    .trim_end()
+    .to_string();
+    loop {
+        let trimmed = cut
+            .trim_end_matches([',', ';', ':', '—', '–', '-', '(', '/', '|', '·'])
+            .trim_end()
+            .to_string();
+        let last = trimmed.rsplit(' ').next().unwrap_or("");
+        if trimmed.contains(' ') && DANGLING.contains(&last.to_lowercase().as_str()) {
+            let keep = trimmed.len().saturating_sub(last.len());
+            cut = trimmed.get(..keep).unwrap_or("").trim_end().to_string();
+            continue;
+        }
+        cut = trimmed;
+        break;
+    }
+    // Unbalanced parenthesis left by the cut.
+    if cut.matches('(').count() > cut.matches(')').count()
+        && let Some(i) = cut.rfind('(')
+    {
+        cut = cut.get(..i).unwrap_or("").trim_end().to_string();
+    }
+    cut
+}
+
+/// Fits text into `max` characters keeping whole sentences where possible.
+pub fn fit_sentences(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if char_len(text) <= max {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for seg in sentence_segments(text) {
+        if char_len(&out) + char_len(seg.trim_end()) <= max {
+            out.push_str(seg);
+        } else {
+            break;
+        }
+    }
+    let out = out.trim().to_string();
+    if out.is_empty() { fit_words(text, max) } else { out }
+}
+
+/// Joins paragraphs with blank lines, keeping as many whole paragraphs as fit
+/// into `max` characters (the first is cut to fit when alone it is too long).
+pub fn fit_paragraphs(paragraphs: &[String], max: usize) -> String {
+    let mut out = String::new();
+    for p in paragraphs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let sep = if out.is_empty() { "" } else { "\n\n" };
+        if char_len(&out) + char_len(sep) + char_len(p) <= max {
+            out.push_str(sep);
+            out.push_str(p);
+        } else if out.is_empty() {
+            out = fit_sentences(p, max);
+        } else {
+            // A shorter version of this paragraph may still fit.
+            let room = max.saturating_sub(char_len(&out) + 2);
+            if room >= 60 {
+                let part = fit_sentences(p, room);
+                if !part.is_empty() && part.ends_with(['.', '!', '?']) {
+                    out.push_str("\n\n");
+                    out.push_str(&part);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Human text for an attribute value: strings as they are, lists joined
+/// ("a, b and c"), numbers as written; nothing for objects, bools and nulls.
+pub fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().filter_map(value_text).collect();
+            if parts.is_empty() {
+                None
+            } else {
+                Some(join_list(&parts))
+            }
+        }
+        _ => None,
+    }
+}
+
+pub fn join_list<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [init @ .., last] => {
+            let head: Vec<&str> = init.iter().map(|s| s.as_ref()).collect();
+            format!("{} and {}", head.join(", "), last.as_ref())
+        }
+    }
+}
+
+/// `fill_weight` → `Fill weight`.
+pub fn humanize_key(key: &str) -> String {
+    capitalise_first(&key.replace(['_', '-'], " ").to_lowercase())
+}
+
+const SMALL_WORDS: &[&str] = &[
+    "a", "an", "and", "or", "the", "of", "for", "in", "on", "to", "with", "by", "at",
+];
+
+pub fn title_case(s: &str) -> String {
+    s.split(' ')
+        .enumerate()
+        .map(|(i, w)| {
+            if i > 0 && SMALL_WORDS.contains(&w.to_lowercase().as_str()) {
+                w.to_lowercase()
+            } else {
+                capitalise_first(w)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn first_sentence(text: &str) -> String {
+    sentence_segments(text)
+        .first()
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters are not allowed in XML 1.0.
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `cheap` → `c****`: how a report names a banned word without using it.
+pub fn mask_word(w: &str) -> String {
+    let mut chars = w.chars();
+    match chars.next() {
+        Some(first) => {
+            let rest: String = chars.map(|c| if c.is_whitespace() { ' ' } else { '*' }).collect();
+            format!("{first}{rest}")
+        }
+        None => String::new(),
+    }
+}
+
+pub fn slug(s: &str) -> String {
+    let mut out = String::new();
+    let mut dash = false;
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+            dash = false;
+        } else if !dash && !out.is_empty() {
+            out.push('-');
+            dash = true;
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    take_chars(&out, 40).trim_end_matches('-').to_string()
+}
+
+// ---------------------------------------------------------------- emoji
+
+/// A character that starts an emoji (pictographs, dingbats, symbols that
+/// render as emoji by default).
+pub fn is_emoji(c: char) -> bool {
+    let u = c as u32;
+    matches!(u,
+        0x1F000..=0x1FAFF
+        | 0x2600..=0x27BF
+        | 0x231A | 0x231B | 0x2328 | 0x23CF | 0x23E9..=0x23F3 | 0x23F8..=0x23FA
+        | 0x24C2 | 0x25AA | 0x25AB | 0x25B6 | 0x25C0 | 0x25FB..=0x25FE
+        | 0x2934 | 0x2935 | 0x2B05..=0x2B07 | 0x2B1B | 0x2B1C | 0x2B50 | 0x2B55
+        | 0x3030 | 0x303D | 0x3297 | 0x3299)
+}
+
+/// Characters that modify or join emoji (variation selectors, ZWJ, skin
+/// tones, tag characters, the keycap combiner).
+pub fn is_emoji_modifier(c: char) -> bool {
+    let u = c as u32;
+    matches!(u, 0xFE0E | 0xFE0F | 0x200D | 0x20E3 | 0x1F3FB..=0x1F3FF | 0xE0020..=0xE007F)
+}
+
+pub fn count_emoji(s: &str) -> usize {
+    s.chars()
+        .filter(|&c| is_emoji(c) && !is_emoji_modifier(c))
+        .count()
+}
+
+/// Keeps at most `max` emoji (with their modifiers), dropping the rest.
+pub fn limit_emoji(s: &str, max: usize) -> String {
+    if count_emoji(s) <= max {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut kept = 0;
+    let mut keeping_modifiers = false;
+    for c in s.chars() {
+        if is_emoji_modifier(c) {
+            if keeping_modifiers && c != '\u{200D}' {
+                out.push(c);
+            }
+            continue;
+        }
+        if is_emoji(c) {
+            if kept < max {
+                out.push(c);
+                kept += 1;
+                keeping_modifiers = true;
+            } else {
+                keeping_modifiers = false;
+            }
+            continue;
+        }
+        keeping_modifiers = false;
+        out.push(c);
+    }
+    tidy(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_word_matching() {
+        assert!(contains_phrase("So CHEAP!", "cheap"));
+        assert!(!contains_phrase("cheapest", "cheap"));
+        assert!(!contains_phrase("wholesale", "sale"));
+        assert!(contains_phrase("20% OFF today", "% off"));
+        assert!(!contains_phrase("20% offer", "% off"));
+        assert!(contains_phrase("save $20", "save $"));
+        assert!(!contains_phrase("discount_language", "discount"));
+        assert!(contains_phrase("best-selling", "best"));
+    }
+
+    #[test]
+    fn removal_takes_compounds_and_tidies() {
+        assert_eq!(
+            remove_phrase("Our best-selling throw, now here.", "best"),
+            "Our throw, now here."
+        );
+        assert_eq!(
+            remove_phrase("A cheap, warm blanket.", "cheap"),
+            "A warm blanket."
+        );
+        assert_eq!(remove_phrase("an amazing throw", "amazing"), "A throw");
+    }
+
+    #[test]
+    fn fitting_respects_limits() {
+        let t = "Stonewashed linen duvet cover for slow mornings and warm nights";
+        for max in [0, 5, 10, 20, 33, 64, 100] {
+            let f = fit_words(t, max);
+            assert!(char_len(&f) <= max, "{max}: {f}");
+        }
+        assert_eq!(fit_words(t, 30), "Stonewashed linen duvet cover");
+        assert_eq!(fit_sentences("One. Two two. Three.", 14), "One. Two two.");
+    }
+
+    #[test]
+    fn sentences_round_trip() {
+        let t = "Hi there! Rated 4.6 by you. See lnl-01.svg now?\nNext line";
+        assert_eq!(sentence_segments(t).concat(), t);
+        assert_eq!(sentence_segments(t).len(), 4);
+    }
+
+    #[test]
+    fn emoji_counting_and_limiting() {
+        assert_eq!(count_emoji("hi ❤️ there 🌿✨"), 3);
+        assert_eq!(count_emoji("OEKO-TEX® — 100% linen"), 0);
+        assert_eq!(count_emoji(&limit_emoji("a 🌿 b ✨ c 🍂", 1)), 1);
+        assert_eq!(limit_emoji("a 🌿 b", 0), "A b");
+    }
+
+    #[test]
+    fn odd_unicode_never_panics() {
+        let samples = [
+            "İSTANBUL İş ışık, and İ",
+            "é\u{301}e\u{301} — ß straße STRASSE",
+            "👩‍💻👍🏽 ❤️ 🇬🇧 a the 🌿",
+            "  ,,, ;; — - ( ) ..",
+            "",
+            "a",
+            "Ω≈ç√∫ ˜µ≤≥÷ 田中さんにあげて下さい",
+        ];
+        for s in samples {
+            for max in 0..12 {
+                assert!(char_len(&fit_words(s, max)) <= max, "{s:?} {max}");
+                assert!(char_len(&fit_sentences(s, max)) <= max.max(char_len(&fit_words(s, max))));
+            }
+            for w in ["i", "İ", "ß", "ss", "the", "🌿", "-", "a the"] {
+                let _ = remove_phrase(s, w);
+                let _ = find_phrase(s, w);
+            }
+            let _ = tidy(s);
+            let _ = limit_emoji(s, 1);
+            assert_eq!(sentence_segments(s).concat(), s);
+            let _ = lower_first(s);
+            let _ = polish(s);
+            let _ = xml_escape(s);
+            let _ = slug(s);
+        }
+    }
+
+    #[test]
+    fn polishing_and_lowering() {
+        assert_eq!(polish("the Co.. team... ok."), "the Co. team... ok.");
+        assert_eq!(lower_first("Works on gas"), "works on gas");
+        assert_eq!(lower_first("Pacific Northwest hikes"), "Pacific Northwest hikes");
+        assert_eq!(lower_first("IPX6 rated"), "IPX6 rated");
+    }
+
+    #[test]
+    fn escaping_and_masking() {
+        assert_eq!(xml_escape("<a & 'b'>"), "&lt;a &amp; &apos;b&apos;&gt;");
+        assert_eq!(mask_word("cheap"), "c****");
+    }
+}

@@ -1,0 +1,487 @@
+//! The API client commands: tables for people, `--json` for scripts.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+#[derive(Args, Clone)]
+pub struct Conn {
+    /// The Greenlight API to talk to.
+    #[arg(
+        long,
+        env = "GREENLIGHT_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    url: String,
+    /// An API token of a member of the workspace.
+    #[arg(long, env = "GREENLIGHT_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ApprovalsCmd {
+    /// Pending approvals of your workspace, newest first.
+    List {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        workflow: Option<String>,
+        /// A gate's step key, e.g. ad_spend_gate.
+        #[arg(long)]
+        gate: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The Review card of one approval.
+    Show {
+        #[command(flatten)]
+        conn: Conn,
+        step_id: String,
+    },
+    /// Approve, optionally with a comment that reaches the run report.
+    Approve {
+        #[command(flatten)]
+        conn: Conn,
+        step_id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Only approve if the proposal still has this digest (from `approvals show`).
+        #[arg(long)]
+        digest: Option<String>,
+    },
+    /// Reject with feedback; a blocking gate's rejection fails the run.
+    Reject {
+        #[command(flatten)]
+        conn: Conn,
+        step_id: String,
+        #[arg(long)]
+        feedback: String,
+        #[arg(long)]
+        digest: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RunsCmd {
+    /// Start a run of a workflow from a brief file, or re-run a rejected run with notes.
+    Start {
+        #[command(flatten)]
+        conn: Conn,
+        /// The workflow id, e.g. campaign-launch (optional with --rerun-of).
+        workflow: Option<String>,
+        /// A JSON file with the brief.
+        #[arg(long)]
+        brief: Option<PathBuf>,
+        /// Re-run this run with its brief, its rejection reason and --notes.
+        #[arg(long)]
+        rerun_of: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// One run with its steps.
+    Show {
+        #[command(flatten)]
+        conn: Conn,
+        run_id: String,
+    },
+    /// Runs of your workspace, newest first.
+    List {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+struct Api {
+    http: reqwest::Client,
+    conn: Conn,
+}
+
+impl Api {
+    fn new(conn: Conn) -> anyhow::Result<Api> {
+        if conn.token.is_none() {
+            bail!("no API token: pass --token or set GREENLIGHT_TOKEN (in dev: demo-alice-token)");
+        }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Api { http, conn })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{}", self.conn.url.trim_end_matches('/'), path);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .bearer_auth(self.conn.token.as_deref().unwrap_or_default());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("could not reach {url}; is `greenlight dev` running?"))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if !status.is_success() {
+            if self.conn.json {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            }
+            let message = value
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            let code = value
+                .pointer("/error/code")
+                .and_then(Value::as_str)
+                .unwrap_or("error");
+            bail!("{} {code}: {message}", status.as_u16());
+        }
+        Ok(value)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+fn s(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn money(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_f64)
+        .map(|x| format!("${x:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count().min(60));
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let c: String = if c.chars().count() > 60 {
+                    format!("{}…", c.chars().take(59).collect::<String>())
+                } else {
+                    c.clone()
+                };
+                format!("{c:<w$}", w = widths[i])
+            })
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn enc(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.~".contains(c) {
+                c.to_string()
+            } else {
+                format!("%{:02X}", c as u32)
+            }
+        })
+        .collect()
+}
+
+pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
+    match cmd {
+        ApprovalsCmd::List {
+            conn,
+            workflow,
+            gate,
+            limit,
+        } => {
+            let json = conn.json;
+            let api = Api::new(conn)?;
+            let mut path = format!("/api/dashboard/approvals?limit={limit}");
+            if let Some(w) = workflow {
+                path.push_str(&format!("&workflow={}", enc(&w)));
+            }
+            if let Some(g) = gate {
+                path.push_str(&format!("&gate={}", enc(&g)));
+            }
+            let v = api.get(&path).await?;
+            if json {
+                return print_json(&v);
+            }
+            let items = v
+                .get("approvals")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if items.is_empty() {
+                println!("No pending approvals.");
+                return Ok(());
+            }
+            table(
+                &["STEP ID", "WORKFLOW", "GATE", "SPEND", "ROLE", "SUMMARY"],
+                items
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            s(a, "step_id"),
+                            s(a, "workflow"),
+                            s(a, "step_label"),
+                            money(a, "proposed_spend_usd"),
+                            s(a, "required_role"),
+                            s(a, "summary"),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        ApprovalsCmd::Show { conn, step_id } => {
+            let json = conn.json;
+            let v = Api::new(conn)?
+                .get(&format!("/api/dashboard/approvals/{}", enc(&step_id)))
+                .await?;
+            if json {
+                return print_json(&v);
+            }
+            println!(
+                "{} · {} gate · run {}",
+                s(&v, "workflow_name"),
+                s(&v, "step_label"),
+                s(&v, "run_id")
+            );
+            println!("status:   {}", s(&v, "status"));
+            println!("summary:  {}", s(&v, "summary"));
+            println!(
+                "spend:    {} (cap remaining {})",
+                money(&v, "proposed_spend_usd"),
+                money(&v, "spend_cap_remaining_usd")
+            );
+            println!("run cost: {}", money(&v, "run_cost_so_far_usd"));
+            if let Some(role) = v.get("required_role").and_then(Value::as_str) {
+                println!("needs:    role {role}");
+            }
+            println!("digest:   {}", s(&v, "proposal_digest"));
+            println!("\nproposal ({}):", s(&v, "target_output_field"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(v.get("proposal").unwrap_or(&Value::Null))?
+            );
+            println!("\nchecklist:");
+            for c in v
+                .get("checklist")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                println!("  [ ] {}", c.as_str().unwrap_or_default());
+            }
+            if let Some(d) = v.get("decision").filter(|d| !d.is_null()) {
+                println!(
+                    "\ndecision: {} by {} at {}",
+                    s(d, "verdict"),
+                    d.pointer("/actor/name").and_then(Value::as_str).unwrap_or("-"),
+                    s(d, "at")
+                );
+            }
+            Ok(())
+        }
+        ApprovalsCmd::Approve {
+            conn,
+            step_id,
+            comment,
+            digest,
+        } => {
+            let json = conn.json;
+            let mut body = json!({});
+            if let Some(c) = comment {
+                body["comment"] = json!(c);
+            }
+            if let Some(d) = digest {
+                body["proposal_digest"] = json!(d);
+            }
+            let v = Api::new(conn)?
+                .post(
+                    &format!("/api/dashboard/approvals/{}/approve", enc(&step_id)),
+                    body,
+                )
+                .await?;
+            if json {
+                return print_json(&v);
+            }
+            println!("Approved {} ({}).", s(&v, "step_id"), s(&v, "status"));
+            Ok(())
+        }
+        ApprovalsCmd::Reject {
+            conn,
+            step_id,
+            feedback,
+            digest,
+        } => {
+            let json = conn.json;
+            let mut body = json!({"feedback": feedback});
+            if let Some(d) = digest {
+                body["proposal_digest"] = json!(d);
+            }
+            let v = Api::new(conn)?
+                .post(
+                    &format!("/api/dashboard/approvals/{}/reject", enc(&step_id)),
+                    body,
+                )
+                .await?;
+            if json {
+                return print_json(&v);
+            }
+            println!("Rejected {}.", s(&v, "step_id"));
+            if let Some(e) = v.get("run_error").and_then(Value::as_str) {
+                println!("The run failed: {e}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_run(v: &Value) {
+    println!(
+        "{} · {} · {}",
+        s(v, "run_id"),
+        s(v, "workflow_name"),
+        s(v, "status")
+    );
+    if let Some(e) = v.get("error").and_then(Value::as_str) {
+        println!("error: {e}");
+    }
+    println!("cost: {}", money(v, "cost_usd"));
+    let steps = v
+        .get("steps")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    table(
+        &["STEP", "KIND", "STATUS", "COST"],
+        steps
+            .iter()
+            .map(|st| {
+                vec![
+                    s(st, "label"),
+                    s(st, "kind"),
+                    s(st, "status"),
+                    money(st, "cost_usd"),
+                ]
+            })
+            .collect(),
+    );
+}
+
+pub async fn runs(cmd: RunsCmd) -> anyhow::Result<()> {
+    match cmd {
+        RunsCmd::Start {
+            conn,
+            workflow,
+            brief,
+            rerun_of,
+            notes,
+        } => {
+            let json = conn.json;
+            let mut body = json!({});
+            if let Some(w) = workflow {
+                body["workflow"] = json!(w);
+            }
+            if let Some(path) = brief {
+                let text =
+                    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let brief: Value =
+                    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+                body["brief"] = brief;
+            }
+            if let Some(r) = rerun_of {
+                body["rerun_of"] = json!(r);
+            }
+            if let Some(n) = notes {
+                body["notes"] = json!(n);
+            }
+            let v = Api::new(conn)?.post("/api/runs", body).await?;
+            if json {
+                return print_json(&v);
+            }
+            println!("Started {} ({}).", s(&v, "run_id"), s(&v, "status"));
+            println!("Follow it with: greenlight runs show {}", s(&v, "run_id"));
+            Ok(())
+        }
+        RunsCmd::Show { conn, run_id } => {
+            let json = conn.json;
+            let v = Api::new(conn)?
+                .get(&format!("/api/runs/{}", enc(&run_id)))
+                .await?;
+            if json {
+                return print_json(&v);
+            }
+            print_run(&v);
+            Ok(())
+        }
+        RunsCmd::List { conn, status, limit } => {
+            let json = conn.json;
+            let mut path = format!("/api/runs?limit={limit}");
+            if let Some(st) = status {
+                path.push_str(&format!("&status={}", enc(&st)));
+            }
+            let v = Api::new(conn)?.get(&path).await?;
+            if json {
+                return print_json(&v);
+            }
+            let runs = v
+                .get("runs")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            table(
+                &["RUN ID", "WORKFLOW", "STATUS", "COST", "TITLE", "ERROR"],
+                runs.iter()
+                    .map(|r| {
+                        vec![
+                            s(r, "run_id"),
+                            s(r, "workflow"),
+                            s(r, "status"),
+                            money(r, "cost_usd"),
+                            s(r, "title"),
+                            s(r, "error"),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! `greenlight`: the local server (`greenlight dev`), a client of any
+//! Greenlight API, and the recipe compiler.
+
+mod client;
+mod recipes;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "greenlight",
+    version,
+    about = "Human approval gates for AI-agent marketing workflows"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Greenlight on this machine: embedded store, local engine, offline agents, sample data.
+    Dev(DevArgs),
+    /// The approval queue: list, show, approve, reject.
+    #[command(subcommand)]
+    Approvals(client::ApprovalsCmd),
+    /// Runs: start, show, list.
+    #[command(subcommand)]
+    Runs(client::RunsCmd),
+    /// Recipes: validate them and compile them to Amazon States Language.
+    #[command(subcommand)]
+    Recipes(recipes::RecipesCmd),
+}
+
+#[derive(Args)]
+struct DevArgs {
+    /// Address to serve the API on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Where the embedded store and assets live.
+    #[arg(long, default_value = ".greenlight")]
+    data_dir: PathBuf,
+    /// Sample data to seed workspaces from on first start.
+    #[arg(long, default_value = "samplesdata")]
+    samples: PathBuf,
+    /// A custom recipe YAML file to load besides the seeded ones (repeatable).
+    #[arg(long = "recipe")]
+    recipes: Vec<PathBuf>,
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("GREENLIGHT_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let json = std::env::var("GREENLIGHT_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dev(args) => {
+            init_tracing();
+            dev(args).await
+        }
+        Command::Approvals(cmd) => client::approvals(cmd).await,
+        Command::Runs(cmd) => client::runs(cmd).await,
+        Command::Recipes(cmd) => recipes::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let mut opts = greenlight_local::Options::new(&args.data_dir);
+    if !args.samples.join("workspaces").is_dir() {
+        anyhow::bail!(
+            "no sample data at {}: run `greenlight dev` from the repository root, or pass --samples DIR",
+            args.samples.display()
+        );
+    }
+    opts.samples_dir = Some(args.samples.clone());
+    opts.extra_recipes = args.recipes.clone();
+    let local = greenlight_local::Local::start(opts)
+        .await
+        .context("starting Greenlight")?;
+    let (addr, server) = local.serve(args.addr).await?;
+    println!(
+        "Greenlight is running at http://{addr}  (data in {})",
+        args.data_dir.display()
+    );
+    println!();
+    println!("Dev-only API tokens (refused outside dev mode):");
+    println!("  demo   alice   demo-alice-token   (member)");
+    println!("  demo   olivia  demo-olivia-token  (member, ops-lead)");
+    println!("  rival  rita    rival-rita-token   (member, ops-lead)");
+    println!("  harbor hank    harbor-hank-token  (member, ops-lead)");
+    println!();
+    println!("Try:");
+    println!("  export GREENLIGHT_URL=http://{addr} GREENLIGHT_TOKEN=demo-alice-token");
+    println!(
+        "  greenlight runs start campaign-launch --brief samplesdata/briefs/demo-campaign-launch-spring-linen.json"
+    );
+    println!("  greenlight approvals list");
+    println!();
+    println!("Press Ctrl-C to stop.");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            println!("stopping");
+        }
+        _ = server => {}
+    }
+    Ok(())
+}

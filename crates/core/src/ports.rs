@@ -1,0 +1,249 @@
+//! Ports: the traits the core drives. Each has a local adapter (SQLite, the
+//! local engine, files) and an AWS one (DynamoDB, Step Functions, S3).
+
+use crate::ids::*;
+use crate::model::*;
+use crate::money::Money;
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Failures of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A pagination cursor that this store did not issue for this caller.
+    #[error("the cursor is not valid for this list")]
+    BadCursor,
+    /// A record with that id already exists.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The backend failed; retrying may help.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data that does not decode: a bug or a manual edit.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A new run with its steps, all `pending`, and its `workflow_run.started` event.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub run: Run,
+    pub steps: Vec<StepRecord>,
+    pub started: NewEvent,
+}
+
+/// A conditional step transition: applied only while the run is running and
+/// the step's status is one of `from`.
+#[derive(Debug, Clone)]
+pub struct StepUpdate {
+    pub run_id: RunId,
+    pub key: StepKey,
+    pub from: Vec<StepStatus>,
+    pub to: StepStatus,
+    pub result: Option<StepResult>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub events: Vec<NewEvent>,
+}
+
+/// A gate task arrived: open its approval, or refresh its task token.
+#[derive(Debug, Clone)]
+pub struct OpenGate {
+    pub approval: Approval,
+    pub task_token: String,
+    pub events: Vec<NewEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GateOpened {
+    /// The approval is now in the queue (or already was: the token was replaced).
+    Waiting,
+    /// The gate was decided before this task arrived: its resume has been
+    /// re-armed with the new token.
+    AlreadyDecided,
+    /// The gate was cancelled, or the run is no longer running.
+    Closed,
+}
+
+/// The decision transaction of DESIGN.md: all of it or nothing.
+#[derive(Debug, Clone)]
+pub struct DecisionWrite {
+    pub workspace_id: WorkspaceId,
+    pub step_id: StepId,
+    pub decision: Decision,
+    /// `succeeded` for an approval, `failed` for a rejection.
+    pub step_status: StepStatus,
+    pub step_output: Value,
+    pub audit: AuditEntry,
+    pub events: Vec<NewEvent>,
+    /// For a blocking rejection: the run's error; the run fails and its other
+    /// pending gates are cancelled in the same transaction.
+    pub fail_run: Option<FailRun>,
+    pub resume: ResumeAction,
+    /// Spend to reserve in the month's aggregate, under the cap.
+    pub reserve: Option<SpendReservation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FailRun {
+    pub error: String,
+    /// Appended after the cancellations: `workflow_run.failed`.
+    pub event: NewEvent,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpendReservation {
+    pub month: String,
+    pub amount: Money,
+    pub cap: Money,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecisionApplied {
+    Applied {
+        cancelled: Vec<StepId>,
+    },
+    /// The step was no longer waiting, or the run no longer running.
+    Conflict,
+    /// The reservation would take the month past the cap.
+    OverCap {
+        remaining: Money,
+    },
+}
+
+/// Filters of the approvals queue.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    pub workflow: Option<String>,
+    pub step_key: Option<String>,
+}
+
+/// How a run ended, as the orchestrator reports it.
+#[derive(Debug, Clone)]
+pub struct FinishRun {
+    pub run_id: RunId,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub at: Timestamp,
+    pub event: NewEvent,
+}
+
+/// The store: domain operations, each one atomic.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn put_workspace(&self, ws: &Workspace) -> StoreResult<()>;
+    async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>>;
+    async fn put_member(&self, member: &Member) -> StoreResult<()>;
+    /// Stores a token by its hash only.
+    async fn put_token(&self, token_hash: &str, member: &Member, dev_only: bool) -> StoreResult<()>;
+    /// The member a token hash belongs to, and whether it is a dev-only token.
+    async fn member_by_token(&self, token_hash: &str) -> StoreResult<Option<(Member, bool)>>;
+
+    /// Creates a run with its steps; `AlreadyExists` if the id is taken.
+    async fn create_run(&self, new: &NewRun) -> StoreResult<()>;
+    async fn get_run(&self, id: &RunId) -> StoreResult<Option<RunRecord>>;
+    async fn list_runs(
+        &self,
+        ws: &WorkspaceId,
+        status: Option<RunStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<RunRecord>>;
+
+    /// Applies a conditional step transition; `false` if its condition failed.
+    async fn update_step(&self, update: &StepUpdate) -> StoreResult<bool>;
+    async fn open_gate(&self, open: &OpenGate) -> StoreResult<GateOpened>;
+    async fn get_approval(&self, step_id: &StepId) -> StoreResult<Option<Approval>>;
+    async fn list_pending(
+        &self,
+        ws: &WorkspaceId,
+        filter: &QueueFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Approval>>;
+    async fn apply_decision(&self, write: &DecisionWrite) -> StoreResult<DecisionApplied>;
+    /// This month's reserved spend of the workspace.
+    async fn month_spend(&self, ws: &WorkspaceId, month: &str) -> StoreResult<Money>;
+
+    async fn pending_resumes(&self, limit: usize) -> StoreResult<Vec<PendingResume>>;
+    /// Marks a resume delivered (or moot); idempotent.
+    async fn resume_done(&self, step_id: &StepId) -> StoreResult<()>;
+    async fn resume_failed_attempt(&self, step_id: &StepId) -> StoreResult<()>;
+
+    /// Records an action's effect and the step's success at once; idempotent
+    /// on the step id. `false` if the step was not running (nothing written).
+    /// `gate` is the approved gate the action is behind: its spend
+    /// reservation is consumed (a run that fails releases unconsumed ones).
+    async fn complete_action(
+        &self,
+        item: &OutboxItem,
+        update: &StepUpdate,
+        gate: &StepId,
+    ) -> StoreResult<bool>;
+    /// Ends a run: sets its status (if still running) and closes its steps
+    /// that never finished. `false` if the run had already ended.
+    async fn finish_run(&self, finish: &FinishRun) -> StoreResult<bool>;
+
+    async fn events_after(&self, run: &RunId, after: u64, limit: usize) -> StoreResult<Vec<Event>>;
+    async fn list_audit(&self, ws: &WorkspaceId, page: &PageRequest) -> StoreResult<Page<AuditEntry>>;
+    async fn list_outbox(&self, ws: &WorkspaceId, page: &PageRequest) -> StoreResult<Page<OutboxItem>>;
+    /// Every run that is still running, oldest first (for recovery and tests).
+    async fn running_runs(&self) -> StoreResult<Vec<RunId>>;
+}
+
+/// Why the orchestrator refused a call.
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    /// The token names no waiting task: it was completed already, or its
+    /// execution moved on (a sibling's rejection closed its branch).
+    #[error("the task token is no longer valid")]
+    InvalidToken,
+    #[error("no execution named {0}")]
+    NoExecution(String),
+    #[error("orchestrator unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// Starts runs and resumes waiting gates: Step Functions on AWS, the local
+/// engine on one machine.
+#[async_trait]
+pub trait Orchestrator: Send + Sync {
+    /// Starts an execution named by the run id; starting the same run twice
+    /// is a no-op.
+    async fn start(&self, workflow: &str, run_id: &RunId, input: Value) -> Result<(), OrchestratorError>;
+    async fn send_task_success(&self, token: &str, output: Value) -> Result<(), OrchestratorError>;
+    async fn send_task_failure(&self, token: &str, error: &str, cause: &str)
+    -> Result<(), OrchestratorError>;
+    async fn execution_status(&self, run_id: &RunId) -> Result<ExecutionStatus, OrchestratorError>;
+}
+
+/// Runs an agent: the offline model, or one backed by a real LLM.
+#[async_trait]
+pub trait AgentRunner: Send + Sync {
+    async fn run(
+        &self,
+        input: greenlight_agents::AgentInput<'_>,
+    ) -> Result<greenlight_agents::AgentOutput, greenlight_agents::AgentError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Large files: rendered assets. Files in the data directory locally, S3 on AWS.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
+    /// The bytes and content type, or `None`.
+    async fn get(&self, key: &str) -> Result<Option<(String, Vec<u8>)>, BlobError>;
+}

@@ -1,0 +1,283 @@
+//! What a gate shows: the proposal's digest, its committed spend, a one-line
+//! summary and a readable rendering.
+
+use crate::money::Money;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fmt::Write;
+
+/// The review checklist every card starts with (the seed's generic four).
+pub const GENERIC_CHECKLIST: [&str; 4] = [
+    "Does the proposal match the brief?",
+    "Is the cost reasonable?",
+    "Does it sound like your brand?",
+    "Would you be embarrassed if this went out as-is?",
+];
+
+/// `sha256:<hex>` of the proposal's canonical JSON (object keys sorted, no
+/// whitespace), so the same content always has the same digest.
+pub fn digest(proposal: &Value) -> String {
+    let mut canonical = String::new();
+    write_canonical(proposal, &mut canonical);
+    format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes())))
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A proposal's committed external spend: the sum of its items' totals
+/// (daily budget × days), and the sum of their daily budgets. `None` when
+/// the proposal commits no spend.
+pub fn spend(proposal: &Value) -> Option<(Money, Option<Money>)> {
+    let items = proposal.as_array()?;
+    let mut total = Money::ZERO;
+    let mut daily = Money::ZERO;
+    let mut any = false;
+    let mut all_daily = true;
+    for item in items {
+        let t = item
+            .get("total_usd")
+            .and_then(Value::as_f64)
+            .and_then(Money::from_usd);
+        let d = item
+            .get("daily_budget_usd")
+            .and_then(Value::as_f64)
+            .and_then(Money::from_usd);
+        let days = item.get("days").and_then(Value::as_i64);
+        let committed = t.or_else(|| Some(Money::from_micros(d?.micros().checked_mul(days?)?)));
+        if let Some(c) = committed {
+            total = total + c;
+            any = true;
+        }
+        match d {
+            Some(d) => daily = daily + d,
+            None => all_daily = false,
+        }
+    }
+    any.then_some((total, all_daily.then_some(daily)))
+}
+
+fn days_of(proposal: &Value) -> Option<i64> {
+    let days: Vec<i64> = proposal
+        .as_array()?
+        .iter()
+        .filter_map(|i| i.get("days").and_then(Value::as_i64))
+        .collect();
+    let first = *days.first()?;
+    days.iter().all(|d| *d == first).then_some(first)
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn text_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_str))
+}
+
+fn clip(s: &str, n: usize) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() <= n {
+        s
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>().trim_end())
+    }
+}
+
+/// A one-line summary for the queue, e.g. `3 campaigns, $48.00/day for 5 days`.
+pub fn summary(field: &str, proposal: &Value) -> String {
+    if let Some((total, daily)) = spend(proposal) {
+        let n = proposal.as_array().map_or(0, Vec::len);
+        return match (daily, days_of(proposal)) {
+            (Some(d), Some(days)) => format!(
+                "{}, {d}/day for {}",
+                plural(n, "campaign", "campaigns"),
+                plural(days as usize, "day", "days")
+            ),
+            _ => format!("{}, {total} in total", plural(n, "item", "items")),
+        };
+    }
+    match (field, proposal) {
+        ("variants", Value::Array(products)) => {
+            let options: usize = products
+                .iter()
+                .map(|p| p.get("options").and_then(Value::as_array).map_or(1, Vec::len))
+                .sum();
+            let names: Vec<&str> = products
+                .iter()
+                .filter_map(|p| text_of(p, &["product_name", "name"]))
+                .collect();
+            format!(
+                "{} for {}: {}",
+                plural(options, "listing variant", "listing variants"),
+                plural(products.len(), "product", "products"),
+                clip(&names.join(", "), 80)
+            )
+        }
+        ("drafts", Value::Array(drafts)) => {
+            let handles: Vec<&str> = drafts
+                .iter()
+                .filter_map(|d| text_of(d, &["handle", "name"]))
+                .collect();
+            format!(
+                "{} to {}",
+                plural(drafts.len(), "creator DM", "creator DMs"),
+                clip(&handles.join(", "), 80)
+            )
+        }
+        (_, Value::Object(map)) if map.contains_key("text") => {
+            let text = map.get("text").and_then(Value::as_str).unwrap_or_default();
+            let tags = map.get("hashtags").and_then(Value::as_array).map_or(0, Vec::len);
+            format!(
+                "“{}” with {}",
+                clip(text, 90),
+                plural(tags, "hashtag", "hashtags")
+            )
+        }
+        (_, Value::String(s)) => clip(s, 120),
+        (_, Value::Array(items)) => plural(items.len(), "item", "items"),
+        (_, Value::Object(map)) => plural(map.len(), "field", "fields"),
+        (_, other) => clip(&other.to_string(), 120),
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn humanize(key: &str) -> String {
+    let s = key.trim_end_matches("_usd").replace('_', " ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => s,
+    }
+}
+
+/// A readable HTML rendering of any proposal: lists as lists, objects as
+/// definition lists, text escaped. No script, no styles, no raw JSON.
+pub fn render_html(proposal: &Value) -> String {
+    let mut out = String::new();
+    render_value(proposal, None, &mut out, 0);
+    out
+}
+
+fn render_value(v: &Value, key: Option<&str>, out: &mut String, depth: usize) {
+    if depth > 8 {
+        out.push('…');
+        return;
+    }
+    match v {
+        Value::Null => out.push('—'),
+        Value::Bool(b) => out.push_str(if *b { "yes" } else { "no" }),
+        Value::Number(n) => {
+            if key.is_some_and(|k| k.ends_with("_usd"))
+                && let Some(m) = n.as_f64().and_then(Money::from_usd)
+            {
+                out.push_str(&m.to_string());
+            } else {
+                out.push_str(&n.to_string());
+            }
+        }
+        Value::String(s) => out.push_str(&escape_html(s)),
+        Value::Array(items) => {
+            if items.iter().all(|i| i.is_string()) && key == Some("hashtags") {
+                let tags: Vec<String> = items.iter().filter_map(Value::as_str).map(escape_html).collect();
+                let _ = write!(out, "<p class=\"hashtags\">{}</p>", tags.join(" "));
+                return;
+            }
+            out.push_str("<ol>");
+            for item in items {
+                out.push_str("<li>");
+                render_value(item, None, out, depth + 1);
+                out.push_str("</li>");
+            }
+            out.push_str("</ol>");
+        }
+        Value::Object(map) => {
+            out.push_str("<dl>");
+            for (k, v) in map {
+                let _ = write!(out, "<dt>{}</dt><dd>", escape_html(&humanize(k)));
+                render_value(v, Some(k), out, depth + 1);
+                out.push_str("</dd>");
+            }
+            out.push_str("</dl>");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn digest_ignores_key_order_but_not_content() {
+        let a = json!({"b": 1, "a": [1, {"y": 2, "x": 1}]});
+        let b = json!({"a": [1, {"x": 1, "y": 2}], "b": 1});
+        let c = json!({"a": [1, {"x": 1, "y": 3}], "b": 1});
+        assert_eq!(digest(&a), digest(&b));
+        assert_ne!(digest(&a), digest(&c));
+        assert!(digest(&a).starts_with("sha256:"));
+    }
+
+    #[test]
+    fn campaigns_spend_and_summary() {
+        let p = json!([
+            {"name": "A", "daily_budget_usd": 30.0, "days": 5, "total_usd": 150.0},
+            {"name": "B", "daily_budget_usd": 18.0, "days": 5, "total_usd": 90.0},
+        ]);
+        let (total, daily) = spend(&p).unwrap();
+        assert_eq!(total, Money::from_usd(240.0).unwrap());
+        assert_eq!(daily, Some(Money::from_usd(48.0).unwrap()));
+        assert_eq!(summary("campaigns", &p), "2 campaigns, $48.00/day for 5 days");
+        assert_eq!(spend(&json!([{"title": "x"}])), None);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let html = render_html(&json!({"text": "<script>alert(1)</script>", "hashtags": ["#a&b"]}));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("#a&amp;b"));
+    }
+}

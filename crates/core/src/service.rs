@@ -1,0 +1,1312 @@
+//! The application services: what the API, the CLI and the functions call.
+
+use crate::error::{Error, TaskError, task_errors};
+use crate::ids::*;
+use crate::model::*;
+use crate::money::Money;
+use crate::ports::*;
+use crate::proposal;
+use crate::recipes::RecipeBook;
+use crate::time::{Clock, Timestamp};
+use crate::views::*;
+use greenlight_agents::{AgentId, AgentInput, PriorStep, WorkspaceData};
+use greenlight_recipes::{BriefType, StepKind, check_brief, errors};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tracing::{info, instrument, warn};
+
+/// Settings read once at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The real model whose prices the offline estimates use.
+    pub priced_model: String,
+    /// Dev mode accepts the dev-only tokens of the sample workspaces.
+    pub dev_mode: bool,
+}
+
+/// The ports the services drive.
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub orchestrator: Arc<dyn Orchestrator>,
+    pub agents: Arc<dyn AgentRunner>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub recipes: Arc<RecipeBook>,
+    /// Called after a decision commits, so the resumer delivers it now
+    /// rather than at its next tick.
+    pub resume_hint: Arc<dyn Fn() + Send + Sync>,
+    pub config: Config,
+}
+
+/// The most characters a comment or feedback may hold.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// The hash under which a token is stored: SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A request to start a run (`POST /api/runs`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    pub workflow: Option<String>,
+    pub brief: Option<Value>,
+    pub rerun_of: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// A decision as a caller sends it.
+#[derive(Debug, Clone)]
+pub struct DecideRequest {
+    pub verdict: Verdict,
+    pub comment: Option<String>,
+    pub feedback: Option<String>,
+    pub proposal_digest: Option<String>,
+}
+
+/// What a task's payload carries: references, never data.
+#[derive(Debug, Clone, Deserialize)]
+struct TaskPayload {
+    run_id: String,
+    step_key: String,
+    #[serde(default)]
+    task_token: Option<String>,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone)]
+pub enum ExecutionOutcome {
+    Succeeded,
+    Failed { error: String, cause: String },
+}
+
+pub struct Greenlight {
+    d: Deps,
+}
+
+fn not_found_run() -> Error {
+    Error::NotFound("run".into())
+}
+
+fn not_found_approval() -> Error {
+    Error::NotFound("approval".into())
+}
+
+fn retryable(e: impl std::fmt::Display) -> TaskError {
+    TaskError::new(errors::RETRYABLE, e.to_string())
+}
+
+impl Greenlight {
+    pub fn new(deps: Deps) -> Greenlight {
+        Greenlight { d: deps }
+    }
+
+    pub fn recipes(&self) -> &RecipeBook {
+        &self.d.recipes
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.d.store
+    }
+
+    fn now(&self) -> Timestamp {
+        self.d.clock.now()
+    }
+
+    // ---- auth ------------------------------------------------------------
+
+    /// The member a bearer token belongs to.
+    pub async fn authenticate(&self, token: &str) -> Result<Member, Error> {
+        if token.is_empty() || token.len() > 512 {
+            return Err(Error::Unauthorized);
+        }
+        match self.d.store.member_by_token(&token_hash(token)).await? {
+            Some((_, true)) if !self.d.config.dev_mode => Err(Error::Unauthorized),
+            Some((member, _)) => Ok(member),
+            None => Err(Error::Unauthorized),
+        }
+    }
+
+    // ---- runs ------------------------------------------------------------
+
+    async fn run_of(&self, member: &Member, run_id: &str) -> Result<RunRecord, Error> {
+        let id = RunId::parse(run_id).map_err(|_| not_found_run())?;
+        match self.d.store.get_run(&id).await? {
+            Some(r) if r.run.workspace_id == member.workspace_id => Ok(r),
+            _ => Err(not_found_run()),
+        }
+    }
+
+    async fn workspace(&self, id: &WorkspaceId) -> Result<Workspace, Error> {
+        self.d
+            .store
+            .get_workspace(id)
+            .await?
+            .ok_or_else(|| Error::NotFound("workspace".into()))
+    }
+
+    fn workspace_data(ws: &Workspace) -> Result<WorkspaceData, String> {
+        serde_json::from_value(ws.data.clone())
+            .map_err(|e| format!("the brand data of workspace {} does not load: {e}", ws.id))
+    }
+
+    /// Starts a run of a workflow, or a re-run of an earlier one with notes.
+    #[instrument(skip(self, req), fields(workspace = %member.workspace_id))]
+    pub async fn start_run(&self, member: &Member, req: StartRun) -> Result<RunView, Error> {
+        let (workflow, brief, rerun_of) = match &req.rerun_of {
+            Some(prev) => {
+                let old = self
+                    .run_of(member, prev)
+                    .await
+                    .map_err(|_| Error::NotFound(format!("run `{prev}` to re-run")))?;
+                if let Some(w) = &req.workflow
+                    && w != &old.run.workflow
+                {
+                    return Err(Error::invalid(
+                        "workflow",
+                        format!(
+                            "`{w}` differs from the workflow of run {prev} ({})",
+                            old.run.workflow
+                        ),
+                    ));
+                }
+                let mut brief = req.brief.clone().unwrap_or_else(|| old.run.brief.clone());
+                let mut notes: Vec<String> = brief
+                    .get("notes")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| vec![s.to_string()])
+                    .unwrap_or_default();
+                if let Some(err) = &old.run.error {
+                    notes.push(format!("Previous run {prev}: {err}"));
+                }
+                for r in rejections(&old) {
+                    let line = format!("Rejected at {}: {}", r.step_label, r.feedback);
+                    if old.run.error.as_deref().is_none_or(|e| e != line) {
+                        notes.push(format!("Previous run {prev}: {line}"));
+                    }
+                }
+                if let Some(n) = req.notes.as_deref().filter(|n| !n.trim().is_empty()) {
+                    notes.push(n.to_string());
+                }
+                if let Value::Object(map) = &mut brief {
+                    map.insert("notes".into(), Value::String(notes.join("\n\n")));
+                }
+                (old.run.workflow.clone(), brief, Some(old.run.id.clone()))
+            }
+            None => {
+                if req.notes.is_some() {
+                    return Err(Error::invalid(
+                        "notes",
+                        "is only for re-runs (with `rerun_of`); put notes in the brief",
+                    ));
+                }
+                let workflow = req
+                    .workflow
+                    .clone()
+                    .ok_or_else(|| Error::invalid("workflow", "is required"))?;
+                let brief = req
+                    .brief
+                    .clone()
+                    .ok_or_else(|| Error::invalid("brief", "is required"))?;
+                (workflow, brief, None)
+            }
+        };
+        let loaded = self
+            .d
+            .recipes
+            .get(&workflow)
+            .ok_or_else(|| Error::NotFound(format!("workflow `{workflow}`")))?;
+        let recipe = &loaded.recipe;
+        let brief = check_brief(&recipe.brief, &brief)
+            .map_err(|e| Error::invalid(format!("brief.{}", e.field).trim_end_matches('.'), e.message))?;
+
+        // References into the workspace.
+        let ws = self.workspace(&member.workspace_id).await?;
+        let data = Self::workspace_data(&ws).map_err(Error::Unavailable)?;
+        for (name, field) in &recipe.brief {
+            match (field.ty, brief.get(name)) {
+                (BriefType::ProductIds, Some(Value::Array(ids))) => {
+                    for (i, id) in ids.iter().enumerate() {
+                        let id = id.as_str().unwrap_or_default();
+                        if !data.products.iter().any(|p| p.id == id) {
+                            return Err(Error::invalid(
+                                format!("brief.{name}[{i}]"),
+                                format!(
+                                    "`{id}` is not a product of this workspace (see GET /api/catalog/products)"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                (BriefType::RunId, Some(Value::String(id))) => {
+                    let ok = match self.run_of(member, id).await {
+                        Ok(r) => {
+                            r.run.status == RunStatus::Succeeded
+                                && field.workflow.as_deref().is_none_or(|w| w == r.run.workflow)
+                        }
+                        Err(_) => false,
+                    };
+                    if !ok {
+                        return Err(Error::invalid(
+                            format!("brief.{name}"),
+                            format!(
+                                "`{id}` is not a succeeded {} run of this workspace",
+                                field.workflow.as_deref().unwrap_or("")
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        let now = self.now();
+        let run_id = RunId::generate();
+        let run = Run {
+            id: run_id.clone(),
+            workspace_id: member.workspace_id.clone(),
+            workflow: recipe.id.clone(),
+            workflow_name: recipe.name.clone(),
+            brief: Value::Object(brief),
+            status: RunStatus::Running,
+            error: None,
+            created_at: now,
+            finished_at: None,
+            created_by: member.actor(),
+            rerun_of,
+        };
+        let steps = recipe
+            .steps
+            .iter()
+            .filter_map(|s| {
+                Some(StepRecord {
+                    run_id: run_id.clone(),
+                    key: StepKey::parse(&s.key).ok()?,
+                    label: s.label.clone(),
+                    kind: s.kind.as_str().to_string(),
+                    status: StepStatus::Pending,
+                    after: s.after.clone(),
+                    output: None,
+                    trail: Vec::new(),
+                    cost: Money::ZERO,
+                    started_at: None,
+                    finished_at: None,
+                    decision: None,
+                })
+            })
+            .collect();
+        let started = NewEvent {
+            kind: EventType::RunStarted,
+            data: json!({"run_id": run_id, "workflow": recipe.id, "title": run.brief.get("title"), "actor": member.actor()}),
+        };
+        let new = NewRun { run, steps, started };
+        self.d.store.create_run(&new).await?;
+        let input = json!({
+            "run_id": run_id,
+            "workspace_id": member.workspace_id,
+            "workflow": recipe.id,
+        });
+        if let Err(e) = self.d.orchestrator.start(&recipe.id, &run_id, input).await {
+            warn!(run_id = %run_id, error = %e, "the run could not be started");
+            self.execution_finished(
+                &run_id,
+                ExecutionOutcome::Failed {
+                    error: "Greenlight.StartFailed".into(),
+                    cause: e.to_string(),
+                },
+            )
+            .await?;
+            return Err(e.into());
+        }
+        info!(run_id = %run_id, workflow = %recipe.id, "run started");
+        let record = self.d.store.get_run(&run_id).await?.ok_or_else(not_found_run)?;
+        Ok(RunView::from(&record))
+    }
+
+    pub async fn run_view(&self, member: &Member, run_id: &str) -> Result<RunView, Error> {
+        Ok(RunView::from(&self.run_of(member, run_id).await?))
+    }
+
+    pub async fn list_runs(
+        &self,
+        member: &Member,
+        status: Option<RunStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<RunSummary>, Error> {
+        let p = self.d.store.list_runs(&member.workspace_id, status, page).await?;
+        Ok(Page {
+            items: p.items.iter().map(RunSummary::from).collect(),
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    pub async fn events(
+        &self,
+        member: &Member,
+        run_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventView>, Error> {
+        let record = self.run_of(member, run_id).await?;
+        let events = self.d.store.events_after(&record.run.id, after, limit).await?;
+        Ok(events.iter().map(EventView::from).collect())
+    }
+
+    /// The synthesis report of a succeeded run.
+    pub async fn report(&self, member: &Member, run_id: &str) -> Result<Value, Error> {
+        let record = self.run_of(member, run_id).await?;
+        let synthesis = record
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::Synthesis.as_str() && s.status == StepStatus::Succeeded);
+        match (record.run.status, synthesis.and_then(|s| s.output.clone())) {
+            (RunStatus::Succeeded, Some(output)) => Ok(output),
+            (RunStatus::Running, _) => Err(Error::NoReport(
+                "the run is still running; its report is written when it succeeds".into(),
+            )),
+            (RunStatus::Failed, _) => Err(Error::NoReport(format!(
+                "the run failed ({}), so no report was written",
+                record.run.error.as_deref().unwrap_or("no error recorded")
+            ))),
+            (RunStatus::Succeeded, None) => Err(Error::NoReport("this workflow writes no report".into())),
+        }
+    }
+
+    pub async fn asset(&self, member: &Member, run_id: &str, name: &str) -> Result<(String, Vec<u8>), Error> {
+        let record = self.run_of(member, run_id).await?;
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            && !name.starts_with('.');
+        if !valid {
+            return Err(Error::NotFound("asset".into()));
+        }
+        self.d
+            .blobs
+            .get(&asset_key(&record.run.id, name))
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?
+            .ok_or_else(|| Error::NotFound("asset".into()))
+    }
+
+    // ---- catalog -----------------------------------------------------------
+
+    pub fn workflows(&self) -> Vec<WorkflowView> {
+        self.d
+            .recipes
+            .iter()
+            .map(|l| {
+                let r = &l.recipe;
+                WorkflowView {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    description: r.description.clone(),
+                    brief_schema: serde_json::to_value(&r.brief).unwrap_or(Value::Null),
+                    gates: r
+                        .gates()
+                        .map(|(s, g)| GateView {
+                            step_key: s.key.clone(),
+                            label: s.label.clone(),
+                            target_output_field: g.target_output_field.clone(),
+                            upstream_step_key: g.upstream_step_key.clone(),
+                            blocking: g.blocking,
+                            policy: g.policy.clone(),
+                            checklist: checklist(&g.checklist),
+                        })
+                        .collect(),
+                    graph: r.steps.clone(),
+                }
+            })
+            .collect()
+    }
+
+    pub async fn products(&self, member: &Member) -> Result<Vec<greenlight_agents::Product>, Error> {
+        let ws = self.workspace(&member.workspace_id).await?;
+        Ok(Self::workspace_data(&ws).map_err(Error::Unavailable)?.products)
+    }
+
+    pub async fn outbox(&self, member: &Member, page: &PageRequest) -> Result<Page<OutboxView>, Error> {
+        let p = self.d.store.list_outbox(&member.workspace_id, page).await?;
+        Ok(Page {
+            items: p.items.iter().map(OutboxView::from).collect(),
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    pub async fn audit(&self, member: &Member, page: &PageRequest) -> Result<Page<AuditView>, Error> {
+        let p = self.d.store.list_audit(&member.workspace_id, page).await?;
+        Ok(Page {
+            items: p.items.iter().map(AuditView::from).collect(),
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    // ---- approvals ---------------------------------------------------------
+
+    pub async fn queue(
+        &self,
+        member: &Member,
+        filter: &QueueFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ApprovalItem>, Error> {
+        let p = self
+            .d
+            .store
+            .list_pending(&member.workspace_id, filter, page)
+            .await?;
+        Ok(Page {
+            items: p.items.iter().map(ApprovalItem::from).collect(),
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    /// The gate step and its run, if the caller may see it.
+    async fn gate_of(&self, member: &Member, step_id: &str) -> Result<(StepId, RunRecord), Error> {
+        let id = StepId::parse(step_id).map_err(|_| not_found_approval())?;
+        let record = self
+            .run_of(member, id.run_id().as_str())
+            .await
+            .map_err(|_| not_found_approval())?;
+        match record.step(id.step_key().as_str()) {
+            Some(s) if s.kind == StepKind::ApprovalGate.as_str() => Ok((id, record)),
+            _ => Err(not_found_approval()),
+        }
+    }
+
+    async fn remaining_cap(&self, ws: &WorkspaceId, now: Timestamp) -> Result<(Money, Money), Error> {
+        let workspace = self.workspace(ws).await?;
+        let spent = self.d.store.month_spend(ws, &now.month()).await?;
+        Ok((workspace.spend_cap, workspace.spend_cap.saturating_sub(spent)))
+    }
+
+    /// The Review card.
+    pub async fn card(&self, member: &Member, step_id: &str) -> Result<Card, Error> {
+        let (id, record) = self.gate_of(member, step_id).await?;
+        let loaded = self
+            .d
+            .recipes
+            .get(&record.run.workflow)
+            .ok_or_else(not_found_approval)?;
+        let recipe = &loaded.recipe;
+        let step = record
+            .step(id.step_key().as_str())
+            .ok_or_else(not_found_approval)?;
+        let gate_def = recipe
+            .step(id.step_key().as_str())
+            .and_then(|s| s.gate.clone())
+            .ok_or_else(not_found_approval)?;
+        let approval = self.d.store.get_approval(&id).await?;
+        let Some(approval) = approval else {
+            return Err(Error::NotPending(format!(
+                "the {} gate has not been reached yet (it is {})",
+                step.label,
+                step.status.as_str()
+            )));
+        };
+        let proposal = record
+            .step(&gate_def.upstream_step_key)
+            .and_then(|s| s.output.as_ref())
+            .and_then(|o| o.get(&gate_def.target_output_field))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let trail: Vec<Value> = recipe
+            .ancestors(id.step_key().as_str())
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::Agent))
+            .filter_map(|s| record.step(&s.key))
+            .flat_map(|s| s.trail.iter().cloned())
+            .collect();
+        let (_, remaining) = self.remaining_cap(&member.workspace_id, self.now()).await?;
+        Ok(Card {
+            step_id: id.to_string(),
+            run_id: record.run.id.to_string(),
+            workflow: record.run.workflow.clone(),
+            workflow_name: record.run.workflow_name.clone(),
+            step_key: step.key.to_string(),
+            step_label: step.label.clone(),
+            status: step.status,
+            target_output_field: gate_def.target_output_field.clone(),
+            proposal_html: proposal::render_html(&proposal),
+            proposal,
+            upstream_step_key: gate_def.upstream_step_key.clone(),
+            reasoning_trail: trail,
+            checklist: checklist(&gate_def.checklist),
+            summary: approval.summary.clone(),
+            proposed_spend_usd: approval.proposed_spend.map(Money::usd),
+            proposed_daily_usd: approval.proposed_daily.map(Money::usd),
+            spend_cap_remaining_usd: remaining.usd(),
+            run_cost_so_far_usd: record.cost().usd(),
+            required_role: approval.required_role.clone(),
+            blocking: gate_def.blocking,
+            brief: record.run.brief.clone(),
+            created_at: approval.created_at,
+            proposal_digest: approval.proposal_digest.clone(),
+            decision: step.decision.clone(),
+            suggestion: None,
+        })
+    }
+
+    /// Approve or reject a gate: the decision protocol of DESIGN.md.
+    #[instrument(skip(self, req), fields(step_id = %step_id, member = %member.id))]
+    pub async fn decide(
+        &self,
+        member: &Member,
+        step_id: &str,
+        req: DecideRequest,
+    ) -> Result<DecideResponse, Error> {
+        let (id, record) = self.gate_of(member, step_id).await?;
+        let comment = clean_text("comment", req.comment)?;
+        let feedback = clean_text("feedback", req.feedback)?;
+        if req.verdict == Verdict::Rejected && feedback.is_none() {
+            return Err(Error::invalid(
+                "feedback",
+                "is required to reject: say what should change",
+            ));
+        }
+        let step = record
+            .step(id.step_key().as_str())
+            .ok_or_else(not_found_approval)?;
+        check_waiting(step)?;
+        let approval = self.d.store.get_approval(&id).await?.ok_or_else(|| {
+            Error::NotPending(format!("the {} gate is not waiting for a decision", step.label))
+        })?;
+        if let Some(role) = &approval.required_role
+            && !member.has_role(role)
+        {
+            return Err(Error::Forbidden(format!(
+                "deciding the {} gate{} needs the `{role}` role, which {} does not have",
+                step.label,
+                approval
+                    .proposed_spend
+                    .map(|s| format!(" (proposed spend {s})"))
+                    .unwrap_or_default(),
+                member.name
+            )));
+        }
+        if let Some(d) = &req.proposal_digest
+            && d != &approval.proposal_digest
+        {
+            return Err(Error::StaleProposal);
+        }
+        let loaded = self
+            .d
+            .recipes
+            .get(&record.run.workflow)
+            .ok_or_else(not_found_approval)?;
+        let blocking = loaded
+            .recipe
+            .step(id.step_key().as_str())
+            .and_then(|s| s.gate.as_ref())
+            .is_none_or(|g| g.blocking);
+
+        let now = self.now();
+        let reserve = match (req.verdict, approval.proposed_spend) {
+            (Verdict::Approved, Some(amount)) if amount > Money::ZERO => {
+                let (cap, remaining) = self.remaining_cap(&member.workspace_id, now).await?;
+                if amount > remaining {
+                    return Err(Error::SpendCapExceeded {
+                        proposed: amount,
+                        remaining,
+                    });
+                }
+                Some(SpendReservation {
+                    month: now.month(),
+                    amount,
+                    cap,
+                })
+            }
+            _ => None,
+        };
+        let decision = Decision {
+            verdict: req.verdict,
+            actor: member.actor(),
+            at: now,
+            comment: if req.verdict == Verdict::Approved {
+                comment
+            } else {
+                None
+            },
+            feedback: if req.verdict == Verdict::Rejected {
+                feedback
+            } else {
+                None
+            },
+        };
+        let base = json!({"step_id": id, "step_key": step.key, "label": step.label, "actor": member.actor()});
+        let with = |extra: Value| {
+            let mut v = base.clone();
+            if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+                m.extend(e);
+            }
+            v
+        };
+        let error_text = decision
+            .feedback
+            .as_ref()
+            .map(|f| format!("Rejected at {}: {f}", step.label));
+        let (step_status, step_output, events, resume, fail_run, action) = match req.verdict {
+            Verdict::Approved => (
+                StepStatus::Succeeded,
+                json!({"verdict": "approved", "comment": decision.comment, "proposal_digest": approval.proposal_digest}),
+                vec![
+                    NewEvent {
+                        kind: EventType::ApprovalApproved,
+                        data: with(json!({"comment": decision.comment})),
+                    },
+                    NewEvent {
+                        kind: EventType::StepSucceeded,
+                        data: base.clone(),
+                    },
+                ],
+                ResumeAction::Success {
+                    output: json!({"verdict": "approved", "step_id": id}),
+                },
+                None,
+                "approval.approved",
+            ),
+            Verdict::Rejected => {
+                let cause = error_text.clone().unwrap_or_default();
+                (
+                    StepStatus::Failed,
+                    json!({"verdict": "rejected", "feedback": decision.feedback, "proposal_digest": approval.proposal_digest, "blocking": blocking}),
+                    vec![
+                        NewEvent {
+                            kind: EventType::ApprovalRejected,
+                            data: with(json!({"feedback": decision.feedback, "blocking": blocking})),
+                        },
+                        NewEvent {
+                            kind: EventType::StepFailed,
+                            data: base.clone(),
+                        },
+                    ],
+                    ResumeAction::Failure {
+                        error: errors::REJECTED.into(),
+                        cause: cause.clone(),
+                    },
+                    blocking.then(|| FailRun {
+                        error: cause.clone(),
+                        event: NewEvent {
+                            kind: EventType::RunFailed,
+                            data: json!({"run_id": record.run.id, "error": cause}),
+                        },
+                    }),
+                    "approval.rejected",
+                )
+            }
+        };
+        let write = DecisionWrite {
+            workspace_id: member.workspace_id.clone(),
+            step_id: id.clone(),
+            decision: decision.clone(),
+            step_status,
+            step_output,
+            audit: AuditEntry {
+                id: ulid::Ulid::new().to_string().to_lowercase(),
+                workspace_id: member.workspace_id.clone(),
+                at: now,
+                actor: member.actor(),
+                action: action.into(),
+                run_id: record.run.id.clone(),
+                step_id: id.clone(),
+                text: decision.comment.clone().or(decision.feedback.clone()),
+            },
+            events,
+            fail_run,
+            resume,
+            reserve,
+        };
+        match self.d.store.apply_decision(&write).await? {
+            DecisionApplied::Applied { cancelled } => {
+                info!(verdict = ?req.verdict, cancelled = cancelled.len(), "decision recorded");
+                (self.d.resume_hint)();
+            }
+            DecisionApplied::OverCap { remaining } => {
+                return Err(Error::SpendCapExceeded {
+                    proposed: approval.proposed_spend.unwrap_or_default(),
+                    remaining,
+                });
+            }
+            DecisionApplied::Conflict => {
+                // Someone else decided first, or the run ended: answer with what stands.
+                let record = self
+                    .d
+                    .store
+                    .get_run(id.run_id())
+                    .await?
+                    .ok_or_else(not_found_approval)?;
+                let step = record
+                    .step(id.step_key().as_str())
+                    .ok_or_else(not_found_approval)?;
+                check_waiting(step)?;
+                return Err(Error::NotPending(format!(
+                    "the {} gate is not waiting for a decision",
+                    step.label
+                )));
+            }
+        }
+        let blocking_reject = req.verdict == Verdict::Rejected && blocking;
+        Ok(DecideResponse {
+            step_id: id.to_string(),
+            run_id: record.run.id.to_string(),
+            status: step_status,
+            decision,
+            run_status: if blocking_reject {
+                Some(RunStatus::Failed)
+            } else {
+                None
+            },
+            run_error: if blocking_reject { error_text } else { None },
+        })
+    }
+
+    // ---- tasks (what the state machines invoke) ----------------------------
+
+    /// Runs the function a state machine task names (`ListingOptimizerFunctionArn`, …)
+    /// with its payload.
+    #[instrument(skip(self, payload), fields(function = %function))]
+    pub async fn handle_task(&self, function: &str, payload: &Value) -> Result<Value, TaskError> {
+        let p: TaskPayload = serde_json::from_value(payload.clone()).map_err(|e| {
+            TaskError::new(
+                task_errors::BAD_PAYLOAD,
+                format!("the task payload is not {{run_id, step_key}}: {e}"),
+            )
+        })?;
+        let run_id =
+            RunId::parse(&p.run_id).map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
+        let key = StepKey::parse(&p.step_key)
+            .map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
+        let record = self
+            .d
+            .store
+            .get_run(&run_id)
+            .await
+            .map_err(retryable)?
+            .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?;
+        let loaded = self.d.recipes.get(&record.run.workflow).ok_or_else(|| {
+            TaskError::new(
+                task_errors::BAD_PAYLOAD,
+                format!("no workflow {}", record.run.workflow),
+            )
+        })?;
+        let step = loaded.recipe.step(key.as_str()).ok_or_else(|| {
+            TaskError::new(
+                task_errors::BAD_PAYLOAD,
+                format!("no step {key} in {}", record.run.workflow),
+            )
+        })?;
+        let expected = greenlight_recipes::function_placeholder(step);
+        if expected != function {
+            return Err(TaskError::new(
+                task_errors::BAD_PAYLOAD,
+                format!("step {key} is run by {expected}, not {function}"),
+            ));
+        }
+        if record.run.status != RunStatus::Running {
+            return Ok(json!({"run_id": run_id, "step_key": key, "skipped": "the run is not running"}));
+        }
+        match step.kind {
+            StepKind::Agent | StepKind::Synthesis => self.run_agent_step(&record, step).await,
+            StepKind::ApprovalGate => {
+                let token = p.task_token.filter(|t| !t.is_empty()).ok_or_else(|| {
+                    TaskError::new(task_errors::BAD_PAYLOAD, "a gate task needs its task_token")
+                })?;
+                self.open_gate(&record, step, token).await
+            }
+            StepKind::Action => self.run_action(&record, step).await,
+        }
+    }
+
+    async fn run_agent_step(
+        &self,
+        record: &RunRecord,
+        step: &greenlight_recipes::Step,
+    ) -> Result<Value, TaskError> {
+        let key =
+            StepKey::parse(&step.key).map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
+        let current = record
+            .step(&step.key)
+            .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, "no such step"))?;
+        let step_id = current.step_id();
+        let reference = json!({"run_id": record.run.id, "step_key": key});
+        if current.status == StepStatus::Succeeded {
+            return Ok(reference);
+        }
+        let now = self.now();
+        let ev = |kind, extra: Value| {
+            let mut data = json!({"step_id": step_id, "step_key": key, "label": step.label});
+            if let (Value::Object(m), Value::Object(e)) = (&mut data, extra) {
+                m.extend(e);
+            }
+            NewEvent { kind, data }
+        };
+        if current.status == StepStatus::Pending {
+            self.d
+                .store
+                .update_step(&StepUpdate {
+                    run_id: record.run.id.clone(),
+                    key: key.clone(),
+                    from: vec![StepStatus::Pending],
+                    to: StepStatus::Running,
+                    result: None,
+                    started_at: Some(now),
+                    finished_at: None,
+                    events: vec![ev(EventType::StepStarted, json!({}))],
+                })
+                .await
+                .map_err(retryable)?;
+        }
+        let agent_id =
+            match step.kind {
+                StepKind::Synthesis => AgentId::Synthesis,
+                _ => step.agent.as_deref().and_then(AgentId::parse).ok_or_else(|| {
+                    TaskError::new(task_errors::BAD_PAYLOAD, "the step names no known agent")
+                })?,
+            };
+        let ws = self
+            .d
+            .store
+            .get_workspace(&record.run.workspace_id)
+            .await
+            .map_err(retryable)?
+            .ok_or_else(|| TaskError::new(task_errors::AGENT_FAILED, "the run's workspace is gone"))?;
+        let data = Self::workspace_data(&ws).map_err(|e| TaskError::new(task_errors::AGENT_FAILED, e))?;
+        let mut finished: Vec<&StepRecord> = record.steps.iter().filter(|s| s.status.is_final()).collect();
+        finished.sort_by_key(|s| s.finished_at);
+        let prior: Vec<PriorStep> = finished
+            .iter()
+            .map(|s| PriorStep {
+                key: s.key.to_string(),
+                label: s.label.clone(),
+                kind: s.kind.clone(),
+                agent: self
+                    .d
+                    .recipes
+                    .get(&record.run.workflow)
+                    .and_then(|l| l.recipe.step(s.key.as_str()).and_then(|d| d.agent.clone())),
+                status: s.status.as_str().to_string(),
+                output: s.output.clone(),
+                cost_micros: s.cost.micros(),
+                decision: s.decision.as_ref().and_then(|d| serde_json::to_value(d).ok()),
+            })
+            .collect();
+        let asset_prefix = format!("/api/runs/{}/assets/", record.run.id);
+        let input = AgentInput {
+            agent: agent_id,
+            run_id: record.run.id.as_str(),
+            step_key: key.as_str(),
+            step_label: &step.label,
+            workflow: &record.run.workflow,
+            workflow_name: &record.run.workflow_name,
+            brief: &record.run.brief,
+            workspace: &data,
+            prior_steps: &prior,
+            asset_url_prefix: &asset_prefix,
+            priced_model: &self.d.config.priced_model,
+        };
+        let result = self.d.agents.run(input).await;
+        let now = self.now();
+        match result {
+            Ok(out) => {
+                for asset in out.assets {
+                    self.d
+                        .blobs
+                        .put(
+                            &asset_key(&record.run.id, &asset.name),
+                            &asset.content_type,
+                            asset.bytes,
+                        )
+                        .await
+                        .map_err(retryable)?;
+                }
+                let cost = Money::from_micros(out.cost_micros);
+                self.d
+                    .store
+                    .update_step(&StepUpdate {
+                        run_id: record.run.id.clone(),
+                        key: key.clone(),
+                        from: vec![StepStatus::Pending, StepStatus::Running],
+                        to: StepStatus::Succeeded,
+                        result: Some(StepResult {
+                            output: out.output,
+                            trail: out.trail,
+                            cost,
+                        }),
+                        started_at: None,
+                        finished_at: Some(now),
+                        events: vec![ev(EventType::StepSucceeded, json!({"cost_usd": cost.usd()}))],
+                    })
+                    .await
+                    .map_err(retryable)?;
+                Ok(reference)
+            }
+            Err(e) => {
+                let cause = format!("{}: {e}", step.label);
+                warn!(run_id = %record.run.id, step = %key, error = %e, "agent failed");
+                self.d
+                    .store
+                    .update_step(&StepUpdate {
+                        run_id: record.run.id.clone(),
+                        key: key.clone(),
+                        from: vec![StepStatus::Pending, StepStatus::Running],
+                        to: StepStatus::Failed,
+                        result: Some(StepResult {
+                            output: json!({"error": cause}),
+                            trail: Vec::new(),
+                            cost: Money::ZERO,
+                        }),
+                        started_at: None,
+                        finished_at: Some(now),
+                        events: vec![ev(EventType::StepFailed, json!({"error": cause}))],
+                    })
+                    .await
+                    .map_err(retryable)?;
+                Err(TaskError::new(task_errors::AGENT_FAILED, cause))
+            }
+        }
+    }
+
+    async fn open_gate(
+        &self,
+        record: &RunRecord,
+        step: &greenlight_recipes::Step,
+        token: String,
+    ) -> Result<Value, TaskError> {
+        let gate = step
+            .gate
+            .as_ref()
+            .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, "not a gate"))?;
+        let key =
+            StepKey::parse(&step.key).map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
+        let step_id = StepId::new(&record.run.id, &key);
+        let proposal = record
+            .step(&gate.upstream_step_key)
+            .and_then(|s| s.output.as_ref())
+            .and_then(|o| o.get(&gate.target_output_field))
+            .cloned()
+            .ok_or_else(|| {
+                TaskError::new(
+                    task_errors::AGENT_FAILED,
+                    format!(
+                        "{}: the output of {} has no `{}` to review",
+                        step.label, gate.upstream_step_key, gate.target_output_field
+                    ),
+                )
+            })?;
+        let spend = proposal::spend(&proposal);
+        let required_role = gate.policy.as_ref().and_then(|p| {
+            let over = match p.when_spend_over_usd {
+                None => true,
+                Some(limit) => {
+                    spend.is_some_and(|(total, _)| Money::from_usd(limit).is_some_and(|l| total > l))
+                }
+            };
+            over.then(|| p.required_role.clone())
+        });
+        let summary = proposal::summary(&gate.target_output_field, &proposal);
+        let approval = Approval {
+            step_id: step_id.clone(),
+            workspace_id: record.run.workspace_id.clone(),
+            run_id: record.run.id.clone(),
+            step_key: key.clone(),
+            step_label: step.label.clone(),
+            workflow: record.run.workflow.clone(),
+            workflow_name: record.run.workflow_name.clone(),
+            target_output_field: gate.target_output_field.clone(),
+            upstream_step_key: gate.upstream_step_key.clone(),
+            created_at: self.now(),
+            status: ApprovalStatus::Pending,
+            summary: summary.clone(),
+            proposed_spend: spend.map(|(t, _)| t),
+            proposed_daily: spend.and_then(|(_, d)| d),
+            required_role: required_role.clone(),
+            proposal_digest: proposal::digest(&proposal),
+        };
+        let events = vec![NewEvent {
+            kind: EventType::ApprovalRequested,
+            data: json!({
+                "step_id": step_id, "step_key": key, "label": step.label,
+                "summary": summary,
+                "proposed_spend_usd": approval.proposed_spend.map(Money::usd),
+                "required_role": required_role,
+            }),
+        }];
+        let opened = self
+            .d
+            .store
+            .open_gate(&OpenGate {
+                approval,
+                task_token: token,
+                events,
+            })
+            .await
+            .map_err(retryable)?;
+        if opened == GateOpened::AlreadyDecided {
+            (self.d.resume_hint)();
+        }
+        Ok(json!({"run_id": record.run.id, "step_key": key, "gate": format!("{opened:?}")}))
+    }
+
+    async fn run_action(
+        &self,
+        record: &RunRecord,
+        step: &greenlight_recipes::Step,
+    ) -> Result<Value, TaskError> {
+        let key =
+            StepKey::parse(&step.key).map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
+        let step_id = StepId::new(&record.run.id, &key);
+        let reference = json!({"run_id": record.run.id, "step_key": key});
+        if record
+            .step(&step.key)
+            .is_some_and(|s| s.status == StepStatus::Succeeded)
+        {
+            return Ok(reference);
+        }
+        let loaded = self
+            .d
+            .recipes
+            .get(&record.run.workflow)
+            .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, "no such workflow"))?;
+        // The gate this action is behind: its nearest gate upstream.
+        let gate_step = loaded
+            .recipe
+            .ancestors(&step.key)
+            .into_iter()
+            .rev()
+            .find(|s| s.kind == StepKind::ApprovalGate)
+            .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, "an action without a gate"))?;
+        let gate = gate_step
+            .gate
+            .as_ref()
+            .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, "not a gate"))?;
+        let decided = record.step(&gate_step.key).and_then(|s| s.decision.clone());
+        let Some(decision) = decided.filter(|d| d.verdict == Verdict::Approved) else {
+            return Err(TaskError::new(
+                task_errors::AGENT_FAILED,
+                format!(
+                    "{} was reached without an approval of {}; nothing was sent",
+                    step.label, gate_step.label
+                ),
+            ));
+        };
+        let gate_output = record.step(&gate_step.key).and_then(|s| s.output.clone());
+        let proposal = gate_output
+            .as_ref()
+            .and_then(|o| o.get("edited_proposal"))
+            .cloned()
+            .or_else(|| {
+                record
+                    .step(&gate.upstream_step_key)
+                    .and_then(|s| s.output.as_ref())
+                    .and_then(|o| o.get(&gate.target_output_field))
+                    .cloned()
+            })
+            .unwrap_or(Value::Null);
+        let mut payload = serde_json::Map::new();
+        payload.insert(gate.target_output_field.clone(), proposal);
+        if let Some(asset) = record
+            .step(&gate.upstream_step_key)
+            .and_then(|s| s.output.as_ref())
+            .and_then(|o| o.get("asset_url"))
+        {
+            payload.insert("asset_url".into(), asset.clone());
+        }
+        payload.insert("approved_by".into(), json!(decision.actor));
+        payload.insert("approved_at".into(), json!(decision.at));
+        let now = self.now();
+        let item = OutboxItem {
+            step_id: step_id.clone(),
+            workspace_id: record.run.workspace_id.clone(),
+            run_id: record.run.id.clone(),
+            step_key: key.clone(),
+            action: step.action.clone().unwrap_or_default(),
+            payload: Value::Object(payload),
+            sent_at: now,
+        };
+        let base = json!({"step_id": step_id, "step_key": key, "label": step.label});
+        let update = StepUpdate {
+            run_id: record.run.id.clone(),
+            key: key.clone(),
+            from: vec![StepStatus::Pending, StepStatus::Running],
+            to: StepStatus::Succeeded,
+            result: Some(StepResult {
+                output: json!({"action": item.action, "sent_at": now, "outbox_step_id": step_id}),
+                trail: Vec::new(),
+                cost: Money::ZERO,
+            }),
+            started_at: Some(now),
+            finished_at: Some(now),
+            events: vec![
+                NewEvent {
+                    kind: EventType::StepStarted,
+                    data: base.clone(),
+                },
+                NewEvent {
+                    kind: EventType::StepSucceeded,
+                    data: base,
+                },
+            ],
+        };
+        let gate_key = StepKey::parse(&gate_step.key)
+            .map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
+        let gate_id = StepId::new(&record.run.id, &gate_key);
+        self.d
+            .store
+            .complete_action(&item, &update, &gate_id)
+            .await
+            .map_err(retryable)?;
+        Ok(reference)
+    }
+
+    /// An execution ended: record the run's outcome (idempotent, order-free).
+    pub async fn execution_finished(&self, run_id: &RunId, outcome: ExecutionOutcome) -> Result<(), Error> {
+        let now = self.now();
+        let (status, error) = match &outcome {
+            ExecutionOutcome::Succeeded => (RunStatus::Succeeded, None),
+            ExecutionOutcome::Failed { error, cause } if error == errors::REJECTED => (
+                RunStatus::Failed,
+                Some(if cause.is_empty() {
+                    "Rejected".to_string()
+                } else {
+                    cause.clone()
+                }),
+            ),
+            ExecutionOutcome::Failed { error, cause } => (
+                RunStatus::Failed,
+                Some(if cause.is_empty() {
+                    error.clone()
+                } else {
+                    format!("{cause} ({error})")
+                }),
+            ),
+        };
+        let event = NewEvent {
+            kind: if status == RunStatus::Succeeded {
+                EventType::RunSucceeded
+            } else {
+                EventType::RunFailed
+            },
+            data: json!({"run_id": run_id, "error": error}),
+        };
+        let changed = self
+            .d
+            .store
+            .finish_run(&FinishRun {
+                run_id: run_id.clone(),
+                status,
+                error,
+                at: now,
+                event,
+            })
+            .await?;
+        if changed {
+            info!(run_id = %run_id, status = status.as_str(), "run finished");
+        }
+        Ok(())
+    }
+
+    /// Delivers committed decisions to the orchestrator; returns how many were settled.
+    pub async fn resume_pending(&self) -> Result<usize, Error> {
+        let pending = self.d.store.pending_resumes(100).await?;
+        let mut settled = 0;
+        for r in pending {
+            let sent = match &r.action {
+                ResumeAction::Success { output } => {
+                    self.d
+                        .orchestrator
+                        .send_task_success(&r.task_token, output.clone())
+                        .await
+                }
+                ResumeAction::Failure { error, cause } => {
+                    self.d
+                        .orchestrator
+                        .send_task_failure(&r.task_token, error, cause)
+                        .await
+                }
+            };
+            match sent {
+                Ok(()) => {
+                    self.d.store.resume_done(&r.step_id).await?;
+                    settled += 1;
+                }
+                Err(OrchestratorError::InvalidToken) => {
+                    // The branch may have been closed by a sibling's rejection: look at the execution.
+                    match self.d.orchestrator.execution_status(r.step_id.run_id()).await {
+                        Ok(ExecutionStatus::Running) => {
+                            self.d.store.resume_failed_attempt(&r.step_id).await?
+                        }
+                        Ok(_) | Err(OrchestratorError::NoExecution(_)) => {
+                            self.d.store.resume_done(&r.step_id).await?;
+                            settled += 1;
+                        }
+                        Err(e) => {
+                            warn!(step_id = %r.step_id, error = %e, "could not read the execution");
+                            self.d.store.resume_failed_attempt(&r.step_id).await?;
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(step_id = %r.step_id, error = %e, "resume failed; will retry");
+                    self.d.store.resume_failed_attempt(&r.step_id).await?;
+                }
+            }
+        }
+        Ok(settled)
+    }
+}
+
+fn check_waiting(step: &StepRecord) -> Result<(), Error> {
+    match (step.status, &step.decision) {
+        (StepStatus::WaitingForApproval, _) => Ok(()),
+        (status, Some(d)) => Err(Error::AlreadyDecided {
+            status,
+            decision: Box::new(d.clone()),
+        }),
+        (StepStatus::Cancelled, None) => Err(Error::NotPending(format!(
+            "the {} gate was cancelled: its run ended before anyone decided it",
+            step.label
+        ))),
+        (status, None) => Err(Error::NotPending(format!(
+            "the {} gate is not waiting for a decision (it is {})",
+            step.label,
+            status.as_str()
+        ))),
+    }
+}
+
+fn clean_text(field: &str, text: Option<String>) -> Result<Option<String>, Error> {
+    match text {
+        None => Ok(None),
+        Some(t) if t.trim().is_empty() => Ok(None),
+        Some(t) => {
+            let n = t.chars().count();
+            if n > MAX_TEXT_CHARS {
+                Err(Error::invalid(
+                    field,
+                    format!("is {n} characters long; at most {MAX_TEXT_CHARS}"),
+                ))
+            } else {
+                Ok(Some(t.trim().to_string()))
+            }
+        }
+    }
+}
+
+/// The generic four, then the gate's own items.
+pub fn checklist(own: &[String]) -> Vec<String> {
+    proposal::GENERIC_CHECKLIST
+        .iter()
+        .map(|s| s.to_string())
+        .chain(own.iter().cloned())
+        .collect()
+}
+
+/// Where a run's rendered asset is kept in the blob store.
+pub fn asset_key(run: &RunId, name: &str) -> String {
+    format!("runs/{run}/{name}")
+}

@@ -1,0 +1,598 @@
+//! The interpreter and the engine that owns running executions.
+
+use crate::asl::{self, Kind, Machine, State};
+use crate::*;
+use futures::FutureExt;
+use futures::future::{BoxFuture, try_join_all};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no state machine named `{0}`")]
+    UnknownMachine(String),
+    #[error("state machine `{0}`: {1}")]
+    Definition(String, DefinitionError),
+    #[error("state machine `{0}`: {1}")]
+    Placeholder(String, String),
+    #[error("an execution named `{0}` already exists with a different input")]
+    ExecutionAlreadyExists(String),
+    #[error("no execution named `{0}`")]
+    NoExecution(String),
+    #[error("the task token is not valid (the task is not waiting)")]
+    InvalidToken,
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// Most state transitions one execution may make (Step Functions' history
+/// limit is 25,000 events).
+const MAX_TRANSITIONS: u64 = 25_000;
+
+type Waiters = Mutex<HashMap<String, oneshot::Sender<TaskOutcome>>>;
+
+struct Inner {
+    machines: HashMap<String, Arc<Machine>>,
+    journal: Arc<dyn Journal>,
+    invoker: Arc<dyn Invoker>,
+    listener: Arc<dyn Listener>,
+    waiters: Waiters,
+    /// Whether retry intervals are waited (tests may shorten them).
+    retry_scale: f64,
+}
+
+/// The local engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// The token of a waiting task: its execution and task key.
+fn token_for(execution: &str, task_key: &str) -> String {
+    format!("gl1|{execution}|{task_key}")
+}
+
+fn parse_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix("gl1|")?;
+    rest.split_once('|')
+}
+
+impl Engine {
+    /// Builds an engine over the given definitions (`name` → ASL with
+    /// `${Placeholders}`), substituting placeholders from `table`. Refuses
+    /// any construct outside the supported subset, naming the state.
+    pub fn new(
+        definitions: &[(String, Value)],
+        table: &HashMap<String, String>,
+        journal: Arc<dyn Journal>,
+        invoker: Arc<dyn Invoker>,
+        listener: Arc<dyn Listener>,
+    ) -> Result<Engine, EngineError> {
+        let mut machines = HashMap::new();
+        for (name, def) in definitions {
+            let def = asl::substitute(def, table).map_err(|e| EngineError::Placeholder(name.clone(), e))?;
+            let machine =
+                asl::parse_definition(&def).map_err(|e| EngineError::Definition(name.clone(), e))?;
+            machines.insert(name.clone(), Arc::new(machine));
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                machines,
+                journal,
+                invoker,
+                listener,
+                waiters: Mutex::new(HashMap::new()),
+                retry_scale: 1.0,
+            }),
+        })
+    }
+
+    /// Scales retry intervals (0.0 retries at once); for tests.
+    pub fn with_retry_scale(self, scale: f64) -> Engine {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.retry_scale = scale;
+                Engine {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Engine { inner },
+        }
+    }
+
+    /// Starts an execution; starting one that exists with the same input is a no-op.
+    pub async fn start(&self, machine: &str, name: &str, input: Value) -> Result<(), EngineError> {
+        if !self.inner.machines.contains_key(machine) {
+            return Err(EngineError::UnknownMachine(machine.to_string()));
+        }
+        let record = ExecutionRecord {
+            name: name.to_string(),
+            machine: machine.to_string(),
+            input: input.clone(),
+            start_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            status: ExecutionStatus::Running,
+            output: None,
+            failure: None,
+            notified: false,
+        };
+        if !self.inner.journal.create_execution(&record).await? {
+            let existing = self.inner.journal.get_execution(name).await?;
+            return match existing {
+                Some(e) if e.machine == machine && e.input == input => Ok(()),
+                _ => Err(EngineError::ExecutionAlreadyExists(name.to_string())),
+            };
+        }
+        info!(execution = name, machine, "execution started");
+        self.spawn(record);
+        Ok(())
+    }
+
+    /// Resumes every execution the journal has unfinished (after a restart).
+    pub async fn recover(&self) -> Result<usize, EngineError> {
+        let list = self.inner.journal.unfinished().await?;
+        let n = list.len();
+        for record in list {
+            if record.status == ExecutionStatus::Running {
+                info!(execution = %record.name, "resuming execution after restart");
+                self.spawn(record);
+            } else {
+                let inner = self.inner.clone();
+                tokio::spawn(async move { notify(&inner, &record).await });
+            }
+        }
+        Ok(n)
+    }
+
+    fn spawn(&self, record: ExecutionRecord) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move { run_execution(inner, record).await });
+    }
+
+    pub async fn status(&self, name: &str) -> Result<ExecutionStatus, EngineError> {
+        self.inner
+            .journal
+            .get_execution(name)
+            .await?
+            .map(|e| e.status)
+            .ok_or_else(|| EngineError::NoExecution(name.to_string()))
+    }
+
+    pub async fn send_task_success(&self, token: &str, output: Value) -> Result<(), EngineError> {
+        self.complete(token, TaskOutcome::Succeeded(output)).await
+    }
+
+    pub async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> Result<(), EngineError> {
+        self.complete(
+            token,
+            TaskOutcome::Failed(Failure {
+                error: error.to_string(),
+                cause: cause.to_string(),
+            }),
+        )
+        .await
+    }
+
+    async fn complete(&self, token: &str, outcome: TaskOutcome) -> Result<(), EngineError> {
+        let (execution, task_key) = parse_token(token).ok_or(EngineError::InvalidToken)?;
+        let Some(record) = self.inner.journal.get_execution(execution).await? else {
+            return Err(EngineError::InvalidToken);
+        };
+        if record.status != ExecutionStatus::Running {
+            return Err(EngineError::InvalidToken);
+        }
+        // Completing the same task again is a no-op: the resumer may retry
+        // after a crash between its send and its bookkeeping.
+        if self
+            .inner
+            .journal
+            .task_outcome(execution, task_key)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let waiting = self
+            .inner
+            .waiters
+            .lock()
+            .map(|w| w.contains_key(token))
+            .unwrap_or(false);
+        if !waiting {
+            return Err(EngineError::InvalidToken);
+        }
+        self.inner
+            .journal
+            .record_task(execution, task_key, &outcome)
+            .await?;
+        let sender = self.inner.waiters.lock().ok().and_then(|mut w| w.remove(token));
+        if let Some(sender) = sender {
+            let _ = sender.send(outcome);
+        }
+        Ok(())
+    }
+
+    /// How many tasks are waiting on a token right now.
+    pub fn waiting_tasks(&self) -> usize {
+        self.inner.waiters.lock().map(|w| w.len()).unwrap_or(0)
+    }
+}
+
+async fn notify(inner: &Inner, record: &ExecutionRecord) {
+    for attempt in 0..10u32 {
+        match inner.listener.execution_finished(record).await {
+            Ok(()) => {
+                if let Err(e) = inner.journal.mark_notified(&record.name).await {
+                    warn!(execution = %record.name, error = %e, "could not mark execution notified");
+                }
+                return;
+            }
+            Err(e) => {
+                warn!(execution = %record.name, attempt, error = %e, "execution listener failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt.min(6)))).await;
+            }
+        }
+    }
+}
+
+async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord) {
+    let Some(machine) = inner.machines.get(&record.machine).cloned() else {
+        warn!(execution = %record.name, machine = %record.machine, "no such state machine; failing the execution");
+        let failure = Failure {
+            error: "States.Runtime".into(),
+            cause: format!("no state machine `{}`", record.machine),
+        };
+        let _ = inner
+            .journal
+            .finish_execution(&record.name, ExecutionStatus::Failed, None, Some(&failure))
+            .await;
+        record.status = ExecutionStatus::Failed;
+        record.failure = Some(failure);
+        notify(&inner, &record).await;
+        return;
+    };
+    let ctx = Ctx {
+        inner: inner.clone(),
+        execution: record.name.clone(),
+        context: json!({
+            "Execution": {
+                "Id": format!("arn:greenlight:local:execution:{}:{}", record.machine, record.name),
+                "Name": record.name,
+                "StartTime": record.start_time,
+                "Input": record.input,
+            },
+            "StateMachine": {"Id": format!("arn:greenlight:local:stateMachine:{}", record.machine), "Name": record.machine},
+        }),
+        transitions: std::sync::atomic::AtomicU64::new(0),
+    };
+    let result = run_machine(&ctx, &machine, record.input.clone(), String::new()).await;
+    let (status, output, failure) = match result {
+        Ok(v) => (ExecutionStatus::Succeeded, Some(v), None),
+        Err(f) => (ExecutionStatus::Failed, None, Some(f)),
+    };
+    loop {
+        match inner
+            .journal
+            .finish_execution(&record.name, status, output.as_ref(), failure.as_ref())
+            .await
+        {
+            Ok(()) => break,
+            Err(e) => {
+                warn!(execution = %record.name, error = %e, "could not record the end of the execution; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    info!(execution = %record.name, status = status.as_str(), "execution finished");
+    record.status = status;
+    record.output = output;
+    record.failure = failure;
+    notify(&inner, &record).await;
+}
+
+struct Ctx {
+    inner: Arc<Inner>,
+    execution: String,
+    context: Value,
+    transitions: std::sync::atomic::AtomicU64,
+}
+
+fn runtime(cause: impl Into<String>) -> Failure {
+    Failure {
+        error: "States.Runtime".into(),
+        cause: cause.into(),
+    }
+}
+
+/// Runs a machine or branch from its start; `scope` keys its tasks.
+fn run_machine<'a>(
+    ctx: &'a Ctx,
+    machine: &'a Machine,
+    input: Value,
+    scope: String,
+) -> BoxFuture<'a, Result<Value, Failure>> {
+    async move {
+        let mut visits: HashMap<String, u32> = HashMap::new();
+        let mut name = machine.start_at.clone();
+        let mut input = input;
+        loop {
+            let n = ctx.transitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n >= MAX_TRANSITIONS {
+                return Err(runtime(format!(
+                    "the execution exceeded {MAX_TRANSITIONS} state transitions"
+                )));
+            }
+            let state = machine
+                .states
+                .get(&name)
+                .ok_or_else(|| runtime(format!("no state `{name}`")))?;
+            let visit = visits.entry(name.clone()).or_insert(0);
+            *visit += 1;
+            let key = format!("{scope}/{name}#{visit}");
+            debug!(execution = %ctx.execution, state = %name, "entering state");
+            match run_state(ctx, state, input, &key).await? {
+                Step::Next(next, output) => {
+                    name = next;
+                    input = output;
+                }
+                Step::End(output) => return Ok(output),
+            }
+        }
+    }
+    .boxed()
+}
+
+enum Step {
+    Next(String, Value),
+    End(Value),
+}
+
+fn finish(state: &State, output: Value) -> Step {
+    match &state.common.next {
+        Some(n) => Step::Next(n.clone(), output),
+        None => Step::End(output),
+    }
+}
+
+fn state_context(ctx: &Ctx, state: &State, retry_count: u32, token: Option<&str>) -> Value {
+    let mut c = ctx.context.clone();
+    if let Value::Object(m) = &mut c {
+        m.insert(
+            "State".into(),
+            json!({"Name": state.name, "RetryCount": retry_count}),
+        );
+        if let Some(t) = token {
+            m.insert("Task".into(), json!({"Token": t}));
+        }
+    }
+    c
+}
+
+async fn run_state(ctx: &Ctx, state: &State, raw_input: Value, key: &str) -> Result<Step, Failure> {
+    let c = &state.common;
+    match &state.kind {
+        Kind::Succeed => {
+            let ctxv = state_context(ctx, state, 0, None);
+            let v = c.input_path.apply(raw_input, &ctxv).map_err(runtime)?;
+            return Ok(Step::End(c.output_path.apply(v, &ctxv).map_err(runtime)?));
+        }
+        Kind::Fail { error, cause } => {
+            return Err(Failure {
+                error: error.clone(),
+                cause: cause.clone(),
+            });
+        }
+        Kind::Pass { result } => {
+            let ctxv = state_context(ctx, state, 0, None);
+            let effective = c.input_path.apply(raw_input.clone(), &ctxv).map_err(runtime)?;
+            let res = match (&c.parameters, result) {
+                (_, Some(r)) => r.clone(),
+                (Some(p), None) => p.render(&effective, &ctxv).map_err(runtime)?,
+                (None, None) => effective,
+            };
+            let out = c.result_path.apply(raw_input, res).map_err(runtime)?;
+            return Ok(finish(state, c.output_path.apply(out, &ctxv).map_err(runtime)?));
+        }
+        Kind::Task { .. } | Kind::Parallel { .. } => {}
+    }
+
+    // Task and Parallel: attempts under Retry, then Catch.
+    let mut attempts: Vec<u32> = vec![0; c.retry.len()];
+    let mut attempt: u32 = 0;
+    loop {
+        let attempt_key = format!("{key}@{attempt}");
+        let result = attempt_state(ctx, state, raw_input.clone(), &attempt_key, attempt).await;
+        let failure = match result {
+            Ok(out) => return Ok(finish(state, out)),
+            Err(f) => f,
+        };
+        // Retry?
+        let retrier = c
+            .retry
+            .iter()
+            .position(|r| asl::matches(&r.errors, &failure.error));
+        if let Some(i) = retrier {
+            let r = &c.retry[i];
+            if attempts[i] < r.max_attempts {
+                let mut delay = r.interval_seconds * r.backoff_rate.powi(attempts[i] as i32);
+                if let Some(max) = r.max_delay_seconds {
+                    delay = delay.min(max);
+                }
+                attempts[i] += 1;
+                attempt += 1;
+                // A retry whose outcome is already journaled (replay) need not wait.
+                let replayed = matches!(
+                    ctx.inner
+                        .journal
+                        .task_outcome(&ctx.execution, &format!("{key}@{attempt}"))
+                        .await,
+                    Ok(Some(_))
+                );
+                if !replayed {
+                    warn!(execution = %ctx.execution, state = %state.name, error = %failure.error, attempt, "retrying");
+                    let secs = (delay * ctx.inner.retry_scale).max(0.0);
+                    tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
+                }
+                continue;
+            }
+        }
+        // Catch?
+        if let Some(catcher) = c.catch.iter().find(|k| asl::matches(&k.errors, &failure.error)) {
+            let error_output = json!({"Error": failure.error, "Cause": failure.cause});
+            let out = catcher
+                .result_path
+                .apply(raw_input, error_output)
+                .map_err(runtime)?;
+            return Ok(Step::Next(catcher.next.clone(), out));
+        }
+        return Err(failure);
+    }
+}
+
+/// One attempt of a Task or Parallel state: input processing, the work,
+/// result processing.
+async fn attempt_state(
+    ctx: &Ctx,
+    state: &State,
+    raw_input: Value,
+    key: &str,
+    retry_count: u32,
+) -> Result<Value, Failure> {
+    let c = &state.common;
+    let token = match state.kind {
+        Kind::Task { wait_for_token: true } => Some(token_for(&ctx.execution, key)),
+        _ => None,
+    };
+    let ctxv = state_context(ctx, state, retry_count, token.as_deref());
+    let effective = c.input_path.apply(raw_input.clone(), &ctxv).map_err(runtime)?;
+    let params = match &c.parameters {
+        Some(p) => p.render(&effective, &ctxv).map_err(runtime)?,
+        None => effective,
+    };
+    let result = match &state.kind {
+        Kind::Task { wait_for_token } => {
+            run_task(ctx, state, params, key, token.filter(|_| *wait_for_token)).await?
+        }
+        Kind::Parallel { branches } => {
+            let futures = branches
+                .iter()
+                .enumerate()
+                .map(|(i, b)| run_machine(ctx, b, params.clone(), format!("{key}[{i}]")));
+            Value::Array(try_join_all(futures).await?)
+        }
+        _ => unreachable!("only Task and Parallel states have attempts"),
+    };
+    let selected = match &c.result_selector {
+        Some(s) => s.render(&result, &ctxv).map_err(runtime)?,
+        None => result,
+    };
+    let out = c.result_path.apply(raw_input, selected).map_err(runtime)?;
+    c.output_path.apply(out, &ctxv).map_err(runtime)
+}
+
+/// Removes a waiter when its task stops waiting for any reason (a sibling
+/// branch failed and this one was dropped, or it completed).
+struct WaiterGuard<'a> {
+    waiters: &'a Waiters,
+    token: String,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.waiters.lock() {
+            w.remove(&self.token);
+        }
+    }
+}
+
+async fn run_task(
+    ctx: &Ctx,
+    state: &State,
+    params: Value,
+    key: &str,
+    token: Option<String>,
+) -> Result<Value, Failure> {
+    let journal = &ctx.inner.journal;
+    // Replay: an outcome already journaled is the outcome.
+    match journal.task_outcome(&ctx.execution, key).await {
+        Ok(Some(TaskOutcome::Succeeded(v))) => return Ok(v),
+        Ok(Some(TaskOutcome::Failed(f))) => return Err(f),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(Failure {
+                error: "Lambda.ServiceException".into(),
+                cause: e.to_string(),
+            });
+        }
+    }
+    let function = params
+        .get("FunctionName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| runtime(format!("state `{}`: no FunctionName", state.name)))?
+        .to_string();
+    let payload = params.get("Payload").cloned().unwrap_or(Value::Null);
+
+    // Register the waiter before the gate function runs, so a decision can
+    // never arrive before anyone listens.
+    let waiting = match &token {
+        Some(t) => {
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut w) = ctx.inner.waiters.lock() {
+                w.insert(t.clone(), tx);
+            }
+            Some((
+                rx,
+                WaiterGuard {
+                    waiters: &ctx.inner.waiters,
+                    token: t.clone(),
+                },
+            ))
+        }
+        None => None,
+    };
+
+    // The invocation runs to completion even if this branch is dropped.
+    let invoker = ctx.inner.invoker.clone();
+    let f = function.clone();
+    let invoked = tokio::spawn(async move { invoker.invoke(&f, payload).await })
+        .await
+        .unwrap_or_else(|e| {
+            Err(Failure {
+                error: "Lambda.ServiceException".into(),
+                cause: format!("the function crashed: {e}"),
+            })
+        });
+
+    match waiting {
+        None => {
+            let outcome = match &invoked {
+                Ok(v) => TaskOutcome::Succeeded(json!({"Payload": v, "StatusCode": 200})),
+                Err(f) => TaskOutcome::Failed(f.clone()),
+            };
+            if let Err(e) = journal.record_task(&ctx.execution, key, &outcome).await {
+                return Err(Failure {
+                    error: "Lambda.ServiceException".into(),
+                    cause: e.to_string(),
+                });
+            }
+            match outcome {
+                TaskOutcome::Succeeded(v) => Ok(v),
+                TaskOutcome::Failed(f) => Err(f),
+            }
+        }
+        Some((rx, guard)) => {
+            // The function failing to start the wait fails the attempt (and is not journaled,
+            // so a replay invokes it again).
+            invoked?;
+            let outcome = rx.await.map_err(|_| runtime("the waiting task was abandoned"))?;
+            drop(guard);
+            match outcome {
+                TaskOutcome::Succeeded(v) => Ok(v),
+                TaskOutcome::Failed(f) => Err(f),
+            }
+        }
+    }
+}

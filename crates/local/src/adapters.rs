@@ -1,0 +1,223 @@
+//! The local adapters of the core's ports, and the engine's hooks into the services.
+
+use async_trait::async_trait;
+use greenlight_core::Greenlight;
+use greenlight_core::ids::RunId;
+use greenlight_core::ports::{
+    AgentRunner, BlobError, BlobStore, ExecutionStatus, Orchestrator, OrchestratorError,
+};
+use greenlight_core::service::ExecutionOutcome;
+use greenlight_engine::{Engine, EngineError, ExecutionRecord, Failure, Invoker, Listener};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, Weak};
+
+/// Local function ARNs are this prefix and the placeholder's name.
+pub const LOCAL_FUNCTION_PREFIX: &str = "arn:greenlight:local:function:";
+
+/// The local engine's placeholder table: every `${…FunctionArn}` a recipe
+/// may use, resolved to the same handler the Lambda binaries wrap.
+pub fn local_function_table() -> HashMap<String, String> {
+    greenlight_recipes::all_function_placeholders()
+        .into_iter()
+        .map(|p| {
+            let arn = format!("{LOCAL_FUNCTION_PREFIX}{p}");
+            (p, arn)
+        })
+        .collect()
+}
+
+/// The engine's invoker, bound to the services once they exist (they hold the engine).
+#[derive(Default)]
+pub struct LateInvoker(OnceLock<Weak<Greenlight>>);
+
+impl LateInvoker {
+    pub fn set(&self, app: &Arc<Greenlight>) {
+        let _ = self.0.set(Arc::downgrade(app));
+    }
+}
+
+#[async_trait]
+impl Invoker for LateInvoker {
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, Failure> {
+        let app = self.0.get().and_then(Weak::upgrade).ok_or_else(|| Failure {
+            error: "Lambda.ServiceException".into(),
+            cause: "the services are shutting down".into(),
+        })?;
+        let name = function
+            .strip_prefix(LOCAL_FUNCTION_PREFIX)
+            .ok_or_else(|| Failure {
+                error: "Lambda.ResourceNotFoundException".into(),
+                cause: format!("no local function {function}"),
+            })?;
+        app.handle_task(name, &payload).await.map_err(|e| Failure {
+            error: e.error,
+            cause: e.cause,
+        })
+    }
+}
+
+/// The run finalizer: told by the engine when an execution ends.
+#[derive(Default)]
+pub struct Finalizer(OnceLock<Weak<Greenlight>>);
+
+impl Finalizer {
+    pub fn set(&self, app: &Arc<Greenlight>) {
+        let _ = self.0.set(Arc::downgrade(app));
+    }
+}
+
+#[async_trait]
+impl Listener for Finalizer {
+    async fn execution_finished(&self, record: &ExecutionRecord) -> Result<(), String> {
+        let app = self
+            .0
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or("the services are shutting down")?;
+        let run_id = RunId::parse(&record.name).map_err(|e| e.to_string())?;
+        let outcome = match (&record.status, &record.failure) {
+            (greenlight_engine::ExecutionStatus::Succeeded, _) => ExecutionOutcome::Succeeded,
+            (_, Some(f)) => ExecutionOutcome::Failed {
+                error: f.error.clone(),
+                cause: f.cause.clone(),
+            },
+            (_, None) => ExecutionOutcome::Failed {
+                error: "States.Runtime".into(),
+                cause: String::new(),
+            },
+        };
+        app.execution_finished(&run_id, outcome)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The Orchestrator port on the local engine.
+pub struct EngineOrchestrator(pub Engine);
+
+fn orch_err(e: EngineError) -> OrchestratorError {
+    match e {
+        EngineError::InvalidToken => OrchestratorError::InvalidToken,
+        EngineError::NoExecution(n) => OrchestratorError::NoExecution(n),
+        other => OrchestratorError::Unavailable(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Orchestrator for EngineOrchestrator {
+    async fn start(&self, workflow: &str, run_id: &RunId, input: Value) -> Result<(), OrchestratorError> {
+        self.0
+            .start(workflow, run_id.as_str(), input)
+            .await
+            .map_err(orch_err)
+    }
+
+    async fn send_task_success(&self, token: &str, output: Value) -> Result<(), OrchestratorError> {
+        self.0.send_task_success(token, output).await.map_err(orch_err)
+    }
+
+    async fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), OrchestratorError> {
+        self.0
+            .send_task_failure(token, error, cause)
+            .await
+            .map_err(orch_err)
+    }
+
+    async fn execution_status(&self, run_id: &RunId) -> Result<ExecutionStatus, OrchestratorError> {
+        Ok(match self.0.status(run_id.as_str()).await.map_err(orch_err)? {
+            greenlight_engine::ExecutionStatus::Running => ExecutionStatus::Running,
+            greenlight_engine::ExecutionStatus::Succeeded => ExecutionStatus::Succeeded,
+            greenlight_engine::ExecutionStatus::Failed => ExecutionStatus::Failed,
+        })
+    }
+}
+
+/// The deterministic offline agents.
+pub struct OfflineAgents;
+
+#[async_trait]
+impl AgentRunner for OfflineAgents {
+    async fn run(
+        &self,
+        input: greenlight_agents::AgentInput<'_>,
+    ) -> Result<greenlight_agents::AgentOutput, greenlight_agents::AgentError> {
+        greenlight_agents::run(&input)
+    }
+}
+
+/// Assets as files under the data directory.
+pub struct FileBlobs {
+    root: PathBuf,
+}
+
+impl FileBlobs {
+    pub fn new(root: PathBuf) -> FileBlobs {
+        FileBlobs { root }
+    }
+
+    /// Keys are `runs/<run id>/<name>` built by the services from parsed ids;
+    /// anything else is refused rather than joined onto the path.
+    fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
+        let ok = key.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+        if !ok {
+            return Err(BlobError::Unavailable(format!("not a blob key: {key}")));
+        }
+        Ok(self.root.join(key))
+    }
+}
+
+#[async_trait]
+impl BlobStore for FileBlobs {
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
+        let path = self.path(key)?;
+        let meta = path.with_extension(format!(
+            "{}.content-type",
+            path.extension().and_then(|e| e.to_str()).unwrap_or("bin")
+        ));
+        let ct = content_type.to_string();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::write(meta, ct)
+        })
+        .await
+        .map_err(|e| BlobError::Unavailable(e.to_string()))?
+        .map_err(|e| BlobError::Unavailable(e.to_string()))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<(String, Vec<u8>)>, BlobError> {
+        let path = self.path(key)?;
+        let meta = path.with_extension(format!(
+            "{}.content-type",
+            path.extension().and_then(|e| e.to_str()).unwrap_or("bin")
+        ));
+        tokio::task::spawn_blocking(move || match std::fs::read(&path) {
+            Ok(bytes) => {
+                let ct = std::fs::read_to_string(meta).unwrap_or_else(|_| "application/octet-stream".into());
+                Ok(Some((ct, bytes)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(BlobError::Unavailable(e.to_string())),
+        })
+        .await
+        .map_err(|e| BlobError::Unavailable(e.to_string()))?
+    }
+}

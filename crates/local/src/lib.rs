@@ -1,0 +1,172 @@
+//! The embedded runtime: Greenlight on one machine. SQLite store, the local
+//! engine running the committed ASL, the offline agents, files for assets,
+//! the in-process resumer, and seeding from `samplesdata/`.
+
+mod adapters;
+mod seed;
+
+pub use adapters::{FileBlobs, LOCAL_FUNCTION_PREFIX, local_function_table};
+pub use seed::{SeedError, seed_from_dir};
+
+use adapters::{EngineOrchestrator, Finalizer, LateInvoker, OfflineAgents};
+use anyhow::Context;
+use greenlight_core::recipes::RecipeBook;
+use greenlight_core::{Config, Deps, Greenlight, SystemClock};
+use greenlight_engine::Engine;
+use greenlight_store_sqlite::SqliteStore;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+/// How to start the embedded runtime.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    /// Where to seed sample workspaces from on first start; `None` seeds nothing.
+    pub samples_dir: Option<PathBuf>,
+    /// Extra recipe YAML files (custom recipes), compiled at start.
+    pub extra_recipes: Vec<PathBuf>,
+    /// Dev mode accepts the sample workspaces' dev-only tokens.
+    pub dev_mode: bool,
+    pub priced_model: String,
+    /// Scales retry intervals of the engine (1.0 in production; tests may use 0).
+    pub retry_scale: f64,
+}
+
+impl Options {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Options {
+        Options {
+            data_dir: data_dir.into(),
+            samples_dir: None,
+            extra_recipes: Vec::new(),
+            dev_mode: true,
+            priced_model: std::env::var("GREENLIGHT_PRICED_MODEL")
+                .unwrap_or_else(|_| "claude-sonnet-4-5".into()),
+            retry_scale: 1.0,
+        }
+    }
+}
+
+/// A running embedded Greenlight.
+pub struct Local {
+    pub app: Arc<Greenlight>,
+    pub engine: Engine,
+    pub store: SqliteStore,
+    resumer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.resumer.abort();
+    }
+}
+
+impl Local {
+    /// Opens the data directory, recovers unfinished executions and starts the resumer.
+    pub async fn start(opts: Options) -> anyhow::Result<Local> {
+        std::fs::create_dir_all(&opts.data_dir)
+            .with_context(|| format!("creating the data directory {}", opts.data_dir.display()))?;
+        let db = opts.data_dir.join("greenlight.sqlite3");
+        let store = SqliteStore::open(&db).with_context(|| format!("opening {}", db.display()))?;
+
+        let mut book = RecipeBook::seeded().context("loading the seeded recipes")?;
+        for path in &opts.extra_recipes {
+            let yaml =
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            book.add_compiled(&path.display().to_string(), &yaml)?;
+        }
+        let book = Arc::new(book);
+        let definitions: Vec<(String, serde_json::Value)> = book
+            .iter()
+            .map(|l| (l.recipe.id.clone(), l.asl.clone()))
+            .collect();
+
+        let invoker = Arc::new(LateInvoker::default());
+        let finalizer = Arc::new(Finalizer::default());
+        let engine = Engine::new(
+            &definitions,
+            &local_function_table(),
+            Arc::new(store.clone()),
+            invoker.clone(),
+            finalizer.clone(),
+        )?
+        .with_retry_scale(opts.retry_scale);
+
+        let notify = Arc::new(Notify::new());
+        let hint = notify.clone();
+        let app = Arc::new(Greenlight::new(Deps {
+            store: Arc::new(store.clone()),
+            orchestrator: Arc::new(EngineOrchestrator(engine.clone())),
+            agents: Arc::new(OfflineAgents),
+            blobs: Arc::new(FileBlobs::new(opts.data_dir.join("blobs"))),
+            clock: Arc::new(SystemClock),
+            recipes: book,
+            resume_hint: Arc::new(move || hint.notify_one()),
+            config: Config {
+                priced_model: opts.priced_model.clone(),
+                dev_mode: opts.dev_mode,
+            },
+        }));
+        invoker.set(&app);
+        finalizer.set(&app);
+
+        if let Some(dir) = &opts.samples_dir {
+            let seeded = seed_from_dir(app.store().as_ref(), dir, opts.dev_mode).await?;
+            if seeded > 0 {
+                info!(workspaces = seeded, from = %dir.display(), "seeded sample workspaces");
+            }
+        }
+        let recovered = engine.recover().await?;
+        if recovered > 0 {
+            info!(executions = recovered, "recovered unfinished executions");
+        }
+        let resumer = tokio::spawn(resumer_loop(app.clone(), notify));
+        Ok(Local {
+            app,
+            engine,
+            store,
+            resumer,
+        })
+    }
+
+    /// The HTTP API on this runtime.
+    pub fn router(&self) -> axum::Router {
+        greenlight_api::router(self.app.clone())
+    }
+
+    /// Serves the API on `addr` (port 0 picks a free port); returns the bound address.
+    pub async fn serve(&self, addr: SocketAddr) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let bound = listener.local_addr()?;
+        let router = self.router();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                warn!(error = %e, "the HTTP server stopped");
+            }
+        });
+        Ok((bound, handle))
+    }
+}
+
+/// Delivers committed decisions: at once when told, and every second for
+/// retries after failures and restarts.
+async fn resumer_loop(app: Arc<Greenlight>, notify: Arc<Notify>) {
+    loop {
+        match app.resume_pending().await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "the resumer could not read pending resumes"),
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), notify.notified()).await;
+    }
+}
+
+/// The default data directory: `.greenlight/` under the current directory.
+pub fn default_data_dir() -> PathBuf {
+    Path::new(".greenlight").to_path_buf()
+}

@@ -1,0 +1,99 @@
+//! Seeding sample workspaces from `samplesdata/workspaces/<id>/` on first start.
+
+use greenlight_core::ids::{MemberId, WorkspaceId};
+use greenlight_core::model::{Member, Workspace};
+use greenlight_core::money::Money;
+use greenlight_core::ports::Store;
+use greenlight_core::service::token_hash;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(
+        "the sample data directory {0} has no workspaces/ folder; run from the repository root or pass --samples"
+    )]
+    NoWorkspaces(PathBuf),
+    #[error(transparent)]
+    Store(#[from] greenlight_core::ports::StoreError),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkspaceFile {
+    id: String,
+    name: String,
+    spend_cap_usd: f64,
+    members: Vec<MemberFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberFile {
+    id: String,
+    name: String,
+    roles: Vec<String>,
+    dev_token: Option<String>,
+}
+
+fn file_err(path: &Path, message: impl std::fmt::Display) -> SeedError {
+    SeedError::File {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Seeds every workspace under `dir/workspaces/` that the store does not
+/// have yet; returns how many it seeded. Dev tokens are stored (hashed) as
+/// dev-only, so they work only in dev mode.
+pub async fn seed_from_dir(store: &dyn Store, dir: &Path, with_dev_tokens: bool) -> Result<usize, SeedError> {
+    let root = dir.join("workspaces");
+    let entries = std::fs::read_dir(&root).map_err(|_| SeedError::NoWorkspaces(dir.to_path_buf()))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut seeded = 0;
+    for ws_dir in dirs {
+        let path = ws_dir.join("workspace.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| file_err(&path, e))?;
+        let file: WorkspaceFile = serde_json::from_str(&text).map_err(|e| file_err(&path, e))?;
+        let id = WorkspaceId::parse(&file.id).map_err(|e| file_err(&path, e))?;
+        if store.get_workspace(&id).await?.is_some() {
+            continue;
+        }
+        let data = greenlight_agents::load_workspace_dir(&ws_dir).map_err(|e| file_err(&ws_dir, e))?;
+        let spend_cap = Money::from_usd(file.spend_cap_usd)
+            .filter(|m| *m >= Money::ZERO)
+            .ok_or_else(|| file_err(&path, "spend_cap_usd must be a number ≥ 0"))?;
+        store
+            .put_workspace(&Workspace {
+                id: id.clone(),
+                name: file.name,
+                spend_cap,
+                data: serde_json::to_value(&data).map_err(|e| file_err(&ws_dir, e))?,
+            })
+            .await?;
+        for m in file.members {
+            let mut roles = m.roles;
+            if !roles.iter().any(|r| r == "member") {
+                roles.insert(0, "member".into());
+            }
+            let member = Member {
+                workspace_id: id.clone(),
+                id: MemberId::parse(&m.id).map_err(|e| file_err(&path, e))?,
+                name: m.name,
+                roles,
+            };
+            store.put_member(&member).await?;
+            if let (Some(token), true) = (m.dev_token, with_dev_tokens) {
+                store.put_token(&token_hash(&token), &member, true).await?;
+            }
+        }
+        seeded += 1;
+    }
+    Ok(seeded)
+}

@@ -1,0 +1,1309 @@
+//! The embedded store: SQLite adapters of the core's `Store` port and of the
+//! local engine's `Journal`, in one database file.
+//!
+//! One connection in WAL mode, used by one writer at a time; every domain
+//! operation is one `BEGIN IMMEDIATE` transaction run on the blocking pool.
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use greenlight_core::ids::*;
+use greenlight_core::model::*;
+use greenlight_core::money::Money;
+use greenlight_core::ports::*;
+use greenlight_core::time::Timestamp;
+use greenlight_engine::{ExecutionRecord, ExecutionStatus, Failure, Journal, JournalError, TaskOutcome};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+type Res<T> = Result<T, StoreError>;
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn to_json<T: Serialize>(v: &T) -> Res<String> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Res<T> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn ts(s: &str) -> Res<Timestamp> {
+    Timestamp::parse(s).ok_or_else(|| corrupt(format!("bad time {s}")))
+}
+
+fn opt_ts(s: Option<String>) -> Res<Option<Timestamp>> {
+    s.as_deref().map(ts).transpose()
+}
+
+/// A pagination cursor: the sort key of the last item served, bound to the
+/// workspace and the list it came from.
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    w: String,
+    l: String,
+    a: String,
+    b: String,
+}
+
+fn encode_cursor(ws: &WorkspaceId, list: &str, a: &str, b: &str) -> String {
+    let c = Cursor {
+        w: ws.to_string(),
+        l: list.into(),
+        a: a.into(),
+        b: b.into(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+}
+
+fn decode_cursor(ws: &WorkspaceId, list: &str, cursor: &Option<String>) -> Res<Option<(String, String)>> {
+    let Some(raw) = cursor else { return Ok(None) };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw.as_bytes())
+        .map_err(|_| StoreError::BadCursor)?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
+    if c.w != ws.as_str() || c.l != list {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(Some((c.a, c.b)))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(db_err)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(db_err)?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
+        conn.execute_batch(SCHEMA).map_err(db_err)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` in one immediate transaction on the blocking pool.
+    async fn tx<T, F>(&self, f: F) -> Res<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Res<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Unavailable("the store's lock was poisoned".into()))?;
+            let tx = guard
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(db_err)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+// ---- row mapping -------------------------------------------------------------
+
+const RUN_COLS: &str = "id, workspace_id, workflow, workflow_name, brief, status, error, created_at, finished_at, created_by, rerun_of";
+
+fn run_from_row(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 11]> {
+    Ok([
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ])
+}
+
+fn run_from_cols(c: [Option<String>; 11]) -> Res<Run> {
+    let [
+        id,
+        ws,
+        workflow,
+        workflow_name,
+        brief,
+        status,
+        error,
+        created_at,
+        finished_at,
+        created_by,
+        rerun_of,
+    ] = c;
+    let req = |v: Option<String>| v.ok_or_else(|| corrupt("missing run column"));
+    Ok(Run {
+        id: RunId::parse(req(id)?).map_err(corrupt)?,
+        workspace_id: WorkspaceId::parse(req(ws)?).map_err(corrupt)?,
+        workflow: req(workflow)?,
+        workflow_name: req(workflow_name)?,
+        brief: from_json(&req(brief)?)?,
+        status: RunStatus::parse(&req(status)?).ok_or_else(|| corrupt("bad run status"))?,
+        error,
+        created_at: ts(&req(created_at)?)?,
+        finished_at: opt_ts(finished_at)?,
+        created_by: from_json(&req(created_by)?)?,
+        rerun_of: rerun_of.map(RunId::parse).transpose().map_err(corrupt)?,
+    })
+}
+
+fn load_run(tx: &Connection, id: &str) -> Res<Option<RunRecord>> {
+    let cols = tx
+        .query_row(
+            &format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"),
+            [id],
+            run_from_row,
+        )
+        .optional()
+        .map_err(db_err)?;
+    let Some(cols) = cols else { return Ok(None) };
+    let run = run_from_cols(cols)?;
+    let steps = load_steps(tx, &run.id)?;
+    Ok(Some(RunRecord { run, steps }))
+}
+
+fn load_steps(tx: &Connection, run: &RunId) -> Res<Vec<StepRecord>> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT key, label, kind, status, after, output, trail, cost, started_at, finished_at, decision
+             FROM steps WHERE run_id = ?1 ORDER BY position",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([run.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, Option<String>>(10)?,
+            ))
+        })
+        .map_err(db_err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, label, kind, status, after, output, trail, cost, started, finished, decision) =
+            row.map_err(db_err)?;
+        out.push(StepRecord {
+            run_id: run.clone(),
+            key: StepKey::parse(key).map_err(corrupt)?,
+            label,
+            kind,
+            status: StepStatus::parse(&status).ok_or_else(|| corrupt("bad step status"))?,
+            after: from_json(&after)?,
+            output: output.as_deref().map(from_json).transpose()?,
+            trail: from_json(&trail)?,
+            cost: Money::from_micros(cost),
+            started_at: opt_ts(started)?,
+            finished_at: opt_ts(finished)?,
+            decision: decision.as_deref().map(from_json).transpose()?,
+        });
+    }
+    Ok(out)
+}
+
+fn append_events(tx: &Connection, run: &RunId, at: Timestamp, events: &[NewEvent]) -> Res<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let seq: i64 = tx
+        .query_row("SELECT next_seq FROM runs WHERE id = ?1", [run.as_str()], |r| {
+            r.get(0)
+        })
+        .map_err(db_err)?;
+    let mut stmt = tx
+        .prepare_cached("INSERT INTO events (run_id, seq, type, at, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(db_err)?;
+    for (i, e) in events.iter().enumerate() {
+        stmt.execute(params![
+            run.as_str(),
+            seq + i as i64,
+            e.kind.as_str(),
+            at.to_string(),
+            to_json(&e.data)?
+        ])
+        .map_err(db_err)?;
+    }
+    tx.execute(
+        "UPDATE runs SET next_seq = next_seq + ?2 WHERE id = ?1",
+        params![run.as_str(), events.len() as i64],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn run_status(tx: &Connection, run: &str) -> Res<Option<RunStatus>> {
+    let s: Option<String> = tx
+        .query_row("SELECT status FROM runs WHERE id = ?1", [run], |r| r.get(0))
+        .optional()
+        .map_err(db_err)?;
+    Ok(s.and_then(|s| RunStatus::parse(&s)))
+}
+
+fn step_status(tx: &Connection, run: &str, key: &str) -> Res<Option<StepStatus>> {
+    let s: Option<String> = tx
+        .query_row(
+            "SELECT status FROM steps WHERE run_id = ?1 AND key = ?2",
+            [run, key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    Ok(s.and_then(|s| StepStatus::parse(&s)))
+}
+
+fn apply_update(tx: &Connection, u: &StepUpdate) -> Res<bool> {
+    if run_status(tx, u.run_id.as_str())? != Some(RunStatus::Running) {
+        return Ok(false);
+    }
+    let current = step_status(tx, u.run_id.as_str(), u.key.as_str())?;
+    if !current.is_some_and(|c| u.from.contains(&c)) {
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at)
+         WHERE run_id = ?1 AND key = ?2",
+        params![
+            u.run_id.as_str(),
+            u.key.as_str(),
+            u.to.as_str(),
+            u.started_at.map(|t| t.to_string()),
+            u.finished_at.map(|t| t.to_string()),
+        ],
+    )
+    .map_err(db_err)?;
+    if let Some(r) = &u.result {
+        tx.execute(
+            "UPDATE steps SET output = ?3, trail = ?4, cost = ?5 WHERE run_id = ?1 AND key = ?2",
+            params![
+                u.run_id.as_str(),
+                u.key.as_str(),
+                to_json(&r.output)?,
+                to_json(&r.trail)?,
+                r.cost.micros()
+            ],
+        )
+        .map_err(db_err)?;
+    }
+    let at = u
+        .finished_at
+        .or(u.started_at)
+        .unwrap_or_else(|| Timestamp::from_datetime(chrono_now()));
+    append_events(tx, &u.run_id, at, &u.events)?;
+    Ok(true)
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn approval_from_row(body: &str, status: &str) -> Res<Approval> {
+    let mut a: Approval = from_json(body)?;
+    a.status = match status {
+        "pending" => ApprovalStatus::Pending,
+        "decided" => ApprovalStatus::Decided,
+        _ => ApprovalStatus::Cancelled,
+    };
+    Ok(a)
+}
+
+/// Releases the run's unconsumed spend reservations from their months' totals.
+fn release_reservations(tx: &Connection, run: &str) -> Res<()> {
+    tx.execute(
+        "UPDATE spend SET total = total - (
+             SELECT COALESCE(SUM(r.amount), 0) FROM spend_reservations r
+             WHERE r.run_id = ?1 AND r.state = 'reserved'
+               AND r.workspace_id = spend.workspace_id AND r.month = spend.month)
+         WHERE EXISTS (SELECT 1 FROM spend_reservations r WHERE r.run_id = ?1 AND r.state = 'reserved'
+               AND r.workspace_id = spend.workspace_id AND r.month = spend.month)",
+        [run],
+    )
+    .map_err(db_err)?;
+    tx.execute(
+        "UPDATE spend_reservations SET state = 'released' WHERE run_id = ?1 AND state = 'reserved'",
+        [run],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_workspace(&self, ws: &Workspace) -> Res<()> {
+        let ws = ws.clone();
+        self.tx(move |tx| {
+            tx.execute(
+                "INSERT INTO workspaces (id, name, spend_cap, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, spend_cap = excluded.spend_cap, data = excluded.data",
+                params![ws.id.as_str(), ws.name, ws.spend_cap.micros(), to_json(&ws.data)?],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Res<Option<Workspace>> {
+        let id = id.clone();
+        self.tx(move |tx| {
+            let row = tx
+                .query_row(
+                    "SELECT name, spend_cap, data FROM workspaces WHERE id = ?1",
+                    [id.as_str()],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(db_err)?;
+            row.map(|(name, cap, data)| {
+                Ok(Workspace {
+                    id: id.clone(),
+                    name,
+                    spend_cap: Money::from_micros(cap),
+                    data: from_json(&data)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_member(&self, m: &Member) -> Res<()> {
+        let m = m.clone();
+        self.tx(move |tx| {
+            tx.execute(
+                "INSERT INTO members (workspace_id, id, name, roles) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (workspace_id, id) DO UPDATE SET name = excluded.name, roles = excluded.roles",
+                params![m.workspace_id.as_str(), m.id.as_str(), m.name, to_json(&m.roles)?],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_token(&self, token_hash: &str, m: &Member, dev_only: bool) -> Res<()> {
+        let (hash, m) = (token_hash.to_string(), m.clone());
+        self.tx(move |tx| {
+            tx.execute(
+                "INSERT INTO tokens (hash, workspace_id, member_id, dev_only) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (hash) DO UPDATE SET workspace_id = excluded.workspace_id, member_id = excluded.member_id, dev_only = excluded.dev_only",
+                params![hash, m.workspace_id.as_str(), m.id.as_str(), dev_only],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn member_by_token(&self, token_hash: &str) -> Res<Option<(Member, bool)>> {
+        let hash = token_hash.to_string();
+        self.tx(move |tx| {
+            let row = tx
+                .query_row(
+                    "SELECT m.workspace_id, m.id, m.name, m.roles, t.dev_only FROM tokens t
+                     JOIN members m ON m.workspace_id = t.workspace_id AND m.id = t.member_id
+                     WHERE t.hash = ?1",
+                    [hash],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, bool>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(db_err)?;
+            row.map(|(ws, id, name, roles, dev)| {
+                Ok((
+                    Member {
+                        workspace_id: WorkspaceId::parse(ws).map_err(corrupt)?,
+                        id: MemberId::parse(id).map_err(corrupt)?,
+                        name,
+                        roles: from_json(&roles)?,
+                    },
+                    dev,
+                ))
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn create_run(&self, new: &NewRun) -> Res<()> {
+        let new = new.clone();
+        self.tx(move |tx| {
+            let r = &new.run;
+            let inserted = tx
+                .execute(
+                    &format!("INSERT OR IGNORE INTO runs ({RUN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                    params![
+                        r.id.as_str(),
+                        r.workspace_id.as_str(),
+                        r.workflow,
+                        r.workflow_name,
+                        to_json(&r.brief)?,
+                        r.status.as_str(),
+                        r.error,
+                        r.created_at.to_string(),
+                        r.finished_at.map(|t| t.to_string()),
+                        to_json(&r.created_by)?,
+                        r.rerun_of.as_ref().map(|x| x.to_string()),
+                    ],
+                )
+                .map_err(db_err)?;
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists(format!("run {}", r.id)));
+            }
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO steps (run_id, key, position, label, kind, status, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(db_err)?;
+            for (i, s) in new.steps.iter().enumerate() {
+                stmt.execute(params![
+                    r.id.as_str(),
+                    s.key.as_str(),
+                    i as i64,
+                    s.label,
+                    s.kind,
+                    s.status.as_str(),
+                    to_json(&s.after)?
+                ])
+                .map_err(db_err)?;
+            }
+            append_events(tx, &r.id, r.created_at, std::slice::from_ref(&new.started))
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: &RunId) -> Res<Option<RunRecord>> {
+        let id = id.clone();
+        self.tx(move |tx| load_run(tx, id.as_str())).await
+    }
+
+    async fn list_runs(
+        &self,
+        ws: &WorkspaceId,
+        status: Option<RunStatus>,
+        page: &PageRequest,
+    ) -> Res<Page<RunRecord>> {
+        let (ws, page) = (ws.clone(), page.clone());
+        self.tx(move |tx| {
+            let after = decode_cursor(&ws, "runs", &page.cursor)?;
+            let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id FROM runs WHERE workspace_id = ?1 AND (?2 IS NULL OR status = ?2)
+                     AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))
+                     ORDER BY created_at DESC, id DESC LIMIT ?5",
+                )
+                .map_err(db_err)?;
+            let ids: Vec<String> = stmt
+                .query_map(
+                    params![
+                        ws.as_str(),
+                        status.map(|s| s.as_str()),
+                        a,
+                        b,
+                        (page.limit + 1) as i64
+                    ],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            let more = ids.len() > page.limit;
+            let mut items = Vec::new();
+            for id in ids.iter().take(page.limit) {
+                if let Some(r) = load_run(tx, id)? {
+                    items.push(r);
+                }
+            }
+            let next_cursor = match (more, items.last()) {
+                (true, Some(last)) => Some(encode_cursor(
+                    &ws,
+                    "runs",
+                    &last.run.created_at.to_string(),
+                    last.run.id.as_str(),
+                )),
+                _ => None,
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn update_step(&self, update: &StepUpdate) -> Res<bool> {
+        let u = update.clone();
+        self.tx(move |tx| apply_update(tx, &u)).await
+    }
+
+    async fn open_gate(&self, open: &OpenGate) -> Res<GateOpened> {
+        let open = open.clone();
+        self.tx(move |tx| {
+            let a = &open.approval;
+            let sid = a.step_id.to_string();
+            let existing: Option<String> = tx
+                .query_row("SELECT status FROM approvals WHERE step_id = ?1", [&sid], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            match existing.as_deref() {
+                Some("pending") => {
+                    tx.execute("UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, open.task_token])
+                        .map_err(db_err)?;
+                    return Ok(GateOpened::Waiting);
+                }
+                Some("decided") => {
+                    // A retried gate task: the stored decision goes out with the new token.
+                    tx.execute("UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, open.task_token])
+                        .map_err(db_err)?;
+                    tx.execute(
+                        "UPDATE resumes SET task_token = ?2, done = 0, attempts = 0 WHERE step_id = ?1",
+                        params![sid, open.task_token],
+                    )
+                    .map_err(db_err)?;
+                    return Ok(GateOpened::AlreadyDecided);
+                }
+                Some(_) => return Ok(GateOpened::Closed),
+                None => {}
+            }
+            if run_status(tx, a.run_id.as_str())? != Some(RunStatus::Running) {
+                return Ok(GateOpened::Closed);
+            }
+            let current = step_status(tx, a.run_id.as_str(), a.step_key.as_str())?;
+            if !matches!(current, Some(StepStatus::Pending) | Some(StepStatus::Running)) {
+                return Ok(GateOpened::Closed);
+            }
+            tx.execute(
+                "INSERT INTO approvals (step_id, workspace_id, run_id, step_key, status, created_at, task_token, body)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
+                params![
+                    sid,
+                    a.workspace_id.as_str(),
+                    a.run_id.as_str(),
+                    a.step_key.as_str(),
+                    a.created_at.to_string(),
+                    open.task_token,
+                    to_json(a)?
+                ],
+            )
+            .map_err(db_err)?;
+            tx.execute(
+                "UPDATE steps SET status = 'waiting_for_approval', started_at = COALESCE(started_at, ?3)
+                 WHERE run_id = ?1 AND key = ?2",
+                params![a.run_id.as_str(), a.step_key.as_str(), a.created_at.to_string()],
+            )
+            .map_err(db_err)?;
+            append_events(tx, &a.run_id, a.created_at, &open.events)?;
+            Ok(GateOpened::Waiting)
+        })
+        .await
+    }
+
+    async fn get_approval(&self, step_id: &StepId) -> Res<Option<Approval>> {
+        let sid = step_id.to_string();
+        self.tx(move |tx| {
+            let row = tx
+                .query_row(
+                    "SELECT body, status FROM approvals WHERE step_id = ?1",
+                    [sid],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            row.map(|(b, s)| approval_from_row(&b, &s)).transpose()
+        })
+        .await
+    }
+
+    async fn list_pending(
+        &self,
+        ws: &WorkspaceId,
+        filter: &QueueFilter,
+        page: &PageRequest,
+    ) -> Res<Page<Approval>> {
+        let (ws, filter, page) = (ws.clone(), filter.clone(), page.clone());
+        self.tx(move |tx| {
+            let after = decode_cursor(&ws, "approvals", &page.cursor)?;
+            let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT body, status, created_at, step_id FROM approvals
+                     WHERE workspace_id = ?1 AND status = 'pending'
+                       AND (created_at < ?2 OR (created_at = ?2 AND step_id < ?3))
+                       AND (?4 IS NULL OR json_extract(body, '$.workflow') = ?4)
+                       AND (?5 IS NULL OR step_key = ?5)
+                     ORDER BY created_at DESC, step_id DESC LIMIT ?6",
+                )
+                .map_err(db_err)?;
+            let rows: Vec<(String, String, String, String)> = stmt
+                .query_map(
+                    params![
+                        ws.as_str(),
+                        a,
+                        b,
+                        filter.workflow,
+                        filter.step_key,
+                        (page.limit + 1) as i64
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            let more = rows.len() > page.limit;
+            let mut items = Vec::new();
+            let mut last = None;
+            for (body, status, created, sid) in rows.into_iter().take(page.limit) {
+                items.push(approval_from_row(&body, &status)?);
+                last = Some((created, sid));
+            }
+            let next_cursor = match (more, last) {
+                (true, Some((c, s))) => Some(encode_cursor(&ws, "approvals", &c, &s)),
+                _ => None,
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn apply_decision(&self, w: &DecisionWrite) -> Res<DecisionApplied> {
+        let w = w.clone();
+        self.tx(move |tx| {
+            let run = w.step_id.run_id().as_str().to_string();
+            let key = w.step_id.step_key().as_str().to_string();
+            let sid = w.step_id.to_string();
+            // Conditions: the step is waiting and the run is running.
+            if run_status(tx, &run)? != Some(RunStatus::Running)
+                || step_status(tx, &run, &key)? != Some(StepStatus::WaitingForApproval)
+            {
+                return Ok(DecisionApplied::Conflict);
+            }
+            let token: Option<String> = tx
+                .query_row("SELECT task_token FROM approvals WHERE step_id = ?1 AND status = 'pending'", [&sid], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            let Some(token) = token else { return Ok(DecisionApplied::Conflict) };
+            // The spend aggregate, under the cap.
+            if let Some(r) = &w.reserve {
+                let spent: i64 = tx
+                    .query_row(
+                        "SELECT COALESCE((SELECT total FROM spend WHERE workspace_id = ?1 AND month = ?2), 0)",
+                        params![w.workspace_id.as_str(), r.month],
+                        |row| row.get(0),
+                    )
+                    .map_err(db_err)?;
+                if spent + r.amount.micros() > r.cap.micros() {
+                    return Ok(DecisionApplied::OverCap { remaining: Money::from_micros(r.cap.micros() - spent).max(Money::ZERO) });
+                }
+                tx.execute(
+                    "INSERT INTO spend (workspace_id, month, total) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (workspace_id, month) DO UPDATE SET total = total + excluded.total",
+                    params![w.workspace_id.as_str(), r.month, r.amount.micros()],
+                )
+                .map_err(db_err)?;
+                tx.execute(
+                    "INSERT INTO spend_reservations (step_id, workspace_id, run_id, month, amount) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![sid, w.workspace_id.as_str(), run, r.month, r.amount.micros()],
+                )
+                .map_err(db_err)?;
+            }
+            let at = w.decision.at.to_string();
+            tx.execute(
+                "UPDATE steps SET status = ?3, output = ?4, decision = ?5, finished_at = ?6 WHERE run_id = ?1 AND key = ?2",
+                params![run, key, w.step_status.as_str(), to_json(&w.step_output)?, to_json(&w.decision)?, at],
+            )
+            .map_err(db_err)?;
+            tx.execute("UPDATE approvals SET status = 'decided' WHERE step_id = ?1", [&sid])
+                .map_err(db_err)?;
+            let a = &w.audit;
+            tx.execute(
+                "INSERT INTO audit (workspace_id, at, id, actor, action, run_id, step_id, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    a.workspace_id.as_str(),
+                    a.at.to_string(),
+                    a.id,
+                    to_json(&a.actor)?,
+                    a.action,
+                    a.run_id.as_str(),
+                    a.step_id.to_string(),
+                    a.text
+                ],
+            )
+            .map_err(db_err)?;
+            tx.execute(
+                "INSERT INTO resumes (step_id, task_token, action) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (step_id) DO UPDATE SET task_token = excluded.task_token, action = excluded.action, done = 0, attempts = 0",
+                params![sid, token, to_json(&w.resume)?],
+            )
+            .map_err(db_err)?;
+            let run_id = w.step_id.run_id().clone();
+            append_events(tx, &run_id, w.decision.at, &w.events)?;
+            let mut cancelled = Vec::new();
+            if let Some(fail) = &w.fail_run {
+                tx.execute(
+                    "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
+                    params![run, fail.error, at],
+                )
+                .map_err(db_err)?;
+                // The run's other pending gates leave the queue.
+                let siblings: Vec<(String, String)> = {
+                    let mut stmt = tx
+                        .prepare_cached("SELECT step_id, step_key FROM approvals WHERE run_id = ?1 AND status = 'pending'")
+                        .map_err(db_err)?;
+                    stmt.query_map([&run], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(db_err)?
+                        .collect::<Result<_, _>>()
+                        .map_err(db_err)?
+                };
+                let mut events = Vec::new();
+                for (other, other_key) in siblings {
+                    tx.execute("UPDATE approvals SET status = 'cancelled' WHERE step_id = ?1", [&other])
+                        .map_err(db_err)?;
+                    tx.execute(
+                        "UPDATE steps SET status = 'cancelled', finished_at = ?3 WHERE run_id = ?1 AND key = ?2",
+                        params![run, other_key, at],
+                    )
+                    .map_err(db_err)?;
+                    events.push(NewEvent {
+                        kind: EventType::ApprovalCancelled,
+                        data: serde_json::json!({"step_id": other, "step_key": other_key, "reason": fail.error}),
+                    });
+                    cancelled.push(StepId::parse(&other).map_err(corrupt)?);
+                }
+                events.push(fail.event.clone());
+                append_events(tx, &run_id, w.decision.at, &events)?;
+                release_reservations(tx, &run)?;
+            }
+            Ok(DecisionApplied::Applied { cancelled })
+        })
+        .await
+    }
+
+    async fn month_spend(&self, ws: &WorkspaceId, month: &str) -> Res<Money> {
+        let (ws, month) = (ws.clone(), month.to_string());
+        self.tx(move |tx| {
+            let total: i64 = tx
+                .query_row(
+                    "SELECT COALESCE((SELECT total FROM spend WHERE workspace_id = ?1 AND month = ?2), 0)",
+                    params![ws.as_str(), month],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            Ok(Money::from_micros(total))
+        })
+        .await
+    }
+
+    async fn pending_resumes(&self, limit: usize) -> Res<Vec<PendingResume>> {
+        self.tx(move |tx| {
+            let mut stmt = tx
+                .prepare_cached("SELECT step_id, task_token, action, attempts FROM resumes WHERE done = 0 ORDER BY attempts, step_id LIMIT ?1")
+                .map_err(db_err)?;
+            let rows: Vec<(String, String, String, i64)> = stmt
+                .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            rows.into_iter()
+                .map(|(sid, token, action, attempts)| {
+                    Ok(PendingResume {
+                        step_id: StepId::parse(&sid).map_err(corrupt)?,
+                        task_token: token,
+                        action: from_json(&action)?,
+                        attempts: attempts as u32,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn resume_done(&self, step_id: &StepId) -> Res<()> {
+        let sid = step_id.to_string();
+        self.tx(move |tx| {
+            tx.execute("UPDATE resumes SET done = 1 WHERE step_id = ?1", [sid])
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn resume_failed_attempt(&self, step_id: &StepId) -> Res<()> {
+        let sid = step_id.to_string();
+        self.tx(move |tx| {
+            tx.execute(
+                "UPDATE resumes SET attempts = attempts + 1 WHERE step_id = ?1",
+                [sid],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete_action(&self, item: &OutboxItem, update: &StepUpdate, gate: &StepId) -> Res<bool> {
+        let (item, u, gate) = (item.clone(), update.clone(), gate.clone());
+        self.tx(move |tx| {
+            if !apply_update(tx, &u)? {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO outbox (step_id, workspace_id, run_id, step_key, action, payload, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    item.step_id.to_string(),
+                    item.workspace_id.as_str(),
+                    item.run_id.as_str(),
+                    item.step_key.as_str(),
+                    item.action,
+                    to_json(&item.payload)?,
+                    item.sent_at.to_string()
+                ],
+            )
+            .map_err(db_err)?;
+            tx.execute(
+                "UPDATE spend_reservations SET state = 'consumed' WHERE step_id = ?1 AND state = 'reserved'",
+                [gate.to_string()],
+            )
+            .map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn finish_run(&self, f: &FinishRun) -> Res<bool> {
+        let f = f.clone();
+        self.tx(move |tx| {
+            let run = f.run_id.as_str();
+            let Some(status) = run_status(tx, run)? else {
+                return Ok(false);
+            };
+            let changed = status == RunStatus::Running;
+            let at = f.at.to_string();
+            if changed {
+                tx.execute(
+                    "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+                    params![run, f.status.as_str(), f.error, at],
+                )
+                .map_err(db_err)?;
+            }
+            let final_status = if changed { f.status } else { status };
+            // Steps that never finished: skipped on success, cancelled on failure.
+            let never_ran = if final_status == RunStatus::Succeeded {
+                "skipped"
+            } else {
+                "cancelled"
+            };
+            tx.execute(
+                "UPDATE steps SET status = ?2, finished_at = ?3 WHERE run_id = ?1 AND status = 'pending'",
+                params![run, never_ran, at],
+            )
+            .map_err(db_err)?;
+            tx.execute(
+                "UPDATE steps SET status = 'cancelled', finished_at = ?2
+                 WHERE run_id = ?1 AND status IN ('running', 'waiting_for_approval')",
+                params![run, at],
+            )
+            .map_err(db_err)?;
+            let pending: Vec<(String, String)> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT step_id, step_key FROM approvals WHERE run_id = ?1 AND status = 'pending'",
+                    )
+                    .map_err(db_err)?;
+                stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            let mut events = Vec::new();
+            for (sid, key) in pending {
+                tx.execute(
+                    "UPDATE approvals SET status = 'cancelled' WHERE step_id = ?1",
+                    [&sid],
+                )
+                .map_err(db_err)?;
+                events.push(NewEvent {
+                    kind: EventType::ApprovalCancelled,
+                    data: serde_json::json!({"step_id": sid, "step_key": key, "reason": "the run ended"}),
+                });
+            }
+            if changed {
+                events.push(f.event.clone());
+            }
+            append_events(tx, &f.run_id, f.at, &events)?;
+            if final_status == RunStatus::Failed {
+                release_reservations(tx, run)?;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn events_after(&self, run: &RunId, after: u64, limit: usize) -> Res<Vec<Event>> {
+        let run = run.clone();
+        self.tx(move |tx| {
+            let mut stmt = tx
+                .prepare_cached("SELECT seq, type, at, data FROM events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
+                .map_err(db_err)?;
+            let rows: Vec<(i64, String, String, String)> = stmt
+                .query_map(params![run.as_str(), after as i64, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            rows.into_iter()
+                .map(|(seq, ty, at, data)| {
+                    Ok(Event {
+                        run_id: run.clone(),
+                        seq: seq as u64,
+                        kind: EventType::parse(&ty).ok_or_else(|| corrupt("bad event type"))?,
+                        at: ts(&at)?,
+                        data: from_json(&data)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn list_audit(&self, ws: &WorkspaceId, page: &PageRequest) -> Res<Page<AuditEntry>> {
+        let (ws, page) = (ws.clone(), page.clone());
+        self.tx(move |tx| {
+            let after = decode_cursor(&ws, "audit", &page.cursor)?;
+            let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT at, id, actor, action, run_id, step_id, text FROM audit
+                     WHERE workspace_id = ?1 AND (at < ?2 OR (at = ?2 AND id < ?3))
+                     ORDER BY at DESC, id DESC LIMIT ?4",
+                )
+                .map_err(db_err)?;
+            type AuditRow = (String, String, String, String, String, String, Option<String>);
+            let rows: Vec<AuditRow> = stmt
+                .query_map(params![ws.as_str(), a, b, (page.limit + 1) as i64], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            let more = rows.len() > page.limit;
+            let mut items = Vec::new();
+            for (at, id, actor, action, run, step, text) in rows.into_iter().take(page.limit) {
+                items.push(AuditEntry {
+                    id,
+                    workspace_id: ws.clone(),
+                    at: ts(&at)?,
+                    actor: from_json(&actor)?,
+                    action,
+                    run_id: RunId::parse(run).map_err(corrupt)?,
+                    step_id: StepId::parse(&step).map_err(corrupt)?,
+                    text,
+                });
+            }
+            let next_cursor = match (more, items.last()) {
+                (true, Some(l)) => Some(encode_cursor(&ws, "audit", &l.at.to_string(), &l.id)),
+                _ => None,
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn list_outbox(&self, ws: &WorkspaceId, page: &PageRequest) -> Res<Page<OutboxItem>> {
+        let (ws, page) = (ws.clone(), page.clone());
+        self.tx(move |tx| {
+            let after = decode_cursor(&ws, "outbox", &page.cursor)?;
+            let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT step_id, run_id, step_key, action, payload, sent_at FROM outbox
+                     WHERE workspace_id = ?1 AND (sent_at < ?2 OR (sent_at = ?2 AND step_id < ?3))
+                     ORDER BY sent_at DESC, step_id DESC LIMIT ?4",
+                )
+                .map_err(db_err)?;
+            type OutboxRow = (String, String, String, String, String, String);
+            let rows: Vec<OutboxRow> = stmt
+                .query_map(params![ws.as_str(), a, b, (page.limit + 1) as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            let more = rows.len() > page.limit;
+            let mut items = Vec::new();
+            for (sid, run, key, action, payload, sent) in rows.into_iter().take(page.limit) {
+                items.push(OutboxItem {
+                    step_id: StepId::parse(&sid).map_err(corrupt)?,
+                    workspace_id: ws.clone(),
+                    run_id: RunId::parse(run).map_err(corrupt)?,
+                    step_key: StepKey::parse(key).map_err(corrupt)?,
+                    action,
+                    payload: from_json(&payload)?,
+                    sent_at: ts(&sent)?,
+                });
+            }
+            let next_cursor = match (more, items.last()) {
+                (true, Some(l)) => Some(encode_cursor(
+                    &ws,
+                    "outbox",
+                    &l.sent_at.to_string(),
+                    &l.step_id.to_string(),
+                )),
+                _ => None,
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn running_runs(&self) -> Res<Vec<RunId>> {
+        self.tx(|tx| {
+            let mut stmt = tx
+                .prepare_cached("SELECT id FROM runs WHERE status = 'running' ORDER BY created_at")
+                .map_err(db_err)?;
+            let ids: Vec<String> = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            ids.into_iter()
+                .map(|i| RunId::parse(i).map_err(corrupt))
+                .collect()
+        })
+        .await
+    }
+}
+
+// ---- the engine's journal ---------------------------------------------------------
+
+fn jerr(e: StoreError) -> JournalError {
+    JournalError(e.to_string())
+}
+
+type ExecRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+
+fn exec_from_row(r: &Row<'_>) -> rusqlite::Result<ExecRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn exec_from_cols(c: ExecRow) -> Res<ExecutionRecord> {
+    let (name, machine, input, start_time, status, output, failure, notified) = c;
+    Ok(ExecutionRecord {
+        name,
+        machine,
+        input: from_json(&input)?,
+        start_time,
+        status: ExecutionStatus::parse(&status).ok_or_else(|| corrupt("bad execution status"))?,
+        output: output.as_deref().map(from_json).transpose()?,
+        failure: failure.as_deref().map(from_json::<Failure>).transpose()?,
+        notified,
+    })
+}
+
+const EXEC_COLS: &str = "name, machine, input, start_time, status, output, failure, notified";
+
+#[async_trait]
+impl Journal for SqliteStore {
+    async fn create_execution(&self, e: &ExecutionRecord) -> Result<bool, JournalError> {
+        let e = e.clone();
+        self.tx(move |tx| {
+            let n = tx
+                .execute(
+                    &format!("INSERT OR IGNORE INTO executions ({EXEC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, 0)"),
+                    params![e.name, e.machine, to_json(&e.input)?, e.start_time, e.status.as_str()],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+        .await
+        .map_err(jerr)
+    }
+
+    async fn get_execution(&self, name: &str) -> Result<Option<ExecutionRecord>, JournalError> {
+        let name = name.to_string();
+        self.tx(move |tx| {
+            tx.query_row(
+                &format!("SELECT {EXEC_COLS} FROM executions WHERE name = ?1"),
+                [name],
+                exec_from_row,
+            )
+            .optional()
+            .map_err(db_err)?
+            .map(exec_from_cols)
+            .transpose()
+        })
+        .await
+        .map_err(jerr)
+    }
+
+    async fn unfinished(&self) -> Result<Vec<ExecutionRecord>, JournalError> {
+        self.tx(|tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {EXEC_COLS} FROM executions WHERE notified = 0 ORDER BY start_time"
+                ))
+                .map_err(db_err)?;
+            let rows: Vec<ExecRow> = stmt
+                .query_map([], exec_from_row)
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            rows.into_iter().map(exec_from_cols).collect()
+        })
+        .await
+        .map_err(jerr)
+    }
+
+    async fn record_task(
+        &self,
+        execution: &str,
+        task_key: &str,
+        outcome: &TaskOutcome,
+    ) -> Result<bool, JournalError> {
+        let (e, k, o) = (execution.to_string(), task_key.to_string(), outcome.clone());
+        self.tx(move |tx| {
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO task_outcomes (execution, task_key, outcome) VALUES (?1, ?2, ?3)",
+                    params![e, k, to_json(&o)?],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+        .await
+        .map_err(jerr)
+    }
+
+    async fn task_outcome(
+        &self,
+        execution: &str,
+        task_key: &str,
+    ) -> Result<Option<TaskOutcome>, JournalError> {
+        let (e, k) = (execution.to_string(), task_key.to_string());
+        self.tx(move |tx| {
+            let s: Option<String> = tx
+                .query_row(
+                    "SELECT outcome FROM task_outcomes WHERE execution = ?1 AND task_key = ?2",
+                    params![e, k],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            s.as_deref().map(from_json).transpose()
+        })
+        .await
+        .map_err(jerr)
+    }
+
+    async fn finish_execution(
+        &self,
+        name: &str,
+        status: ExecutionStatus,
+        output: Option<&Value>,
+        failure: Option<&Failure>,
+    ) -> Result<(), JournalError> {
+        let name = name.to_string();
+        let output = output.map(to_json).transpose().map_err(jerr)?;
+        let failure = failure.map(to_json).transpose().map_err(jerr)?;
+        self.tx(move |tx| {
+            tx.execute(
+                "UPDATE executions SET status = ?2, output = ?3, failure = ?4 WHERE name = ?1 AND status = 'RUNNING'",
+                params![name, status.as_str(), output, failure],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+        .map_err(jerr)
+    }
+
+    async fn mark_notified(&self, name: &str) -> Result<(), JournalError> {
+        let name = name.to_string();
+        self.tx(move |tx| {
+            tx.execute("UPDATE executions SET notified = 1 WHERE name = ?1", [name])
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+        .map_err(jerr)
+    }
+}

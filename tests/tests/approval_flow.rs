@@ -1,0 +1,632 @@
+//! The seed's approval flow over HTTP, against the local server on port 0
+//! with a fresh data directory per test.
+
+use greenlight_tests::*;
+use serde_json::{Value, json};
+
+const GATES: [&str; 4] = ["listings_gate", "publish_gate", "ad_spend_gate", "outreach_gate"];
+
+async fn launch(app: &TestApp) -> (String, Value) {
+    let run_id = app
+        .start(
+            ALICE,
+            "campaign-launch",
+            brief("demo-campaign-launch-spring-linen"),
+        )
+        .await;
+    let run = app.wait_gates(ALICE, &run_id, 4).await;
+    (run_id, run)
+}
+
+async fn approve(app: &TestApp, token: &str, step_id: &str, body: Value) -> (u16, Value) {
+    app.post(
+        token,
+        &format!("/api/dashboard/approvals/{step_id}/approve"),
+        body,
+    )
+    .await
+}
+
+async fn reject(app: &TestApp, token: &str, step_id: &str, feedback: &str) -> (u16, Value) {
+    app.post(
+        token,
+        &format!("/api/dashboard/approvals/{step_id}/reject"),
+        json!({"feedback": feedback}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn four_gates_wait_at_once_and_show_in_the_queue() {
+    let app = TestApp::spawn().await;
+    let (run_id, run) = launch(&app).await;
+    let mut waiting = waiting(&run);
+    waiting.sort();
+    let mut expected: Vec<String> = GATES.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(waiting, expected);
+    assert_eq!(run["status"], "running");
+    // Nothing went out, synthesis has not run.
+    assert_eq!(step(&run, "synthesis")["status"], "pending");
+    let (_, outbox) = app.get(ALICE, "/api/outbox").await;
+    assert_eq!(outbox["items"], json!([]));
+
+    let pending = app.pending_of(ALICE, &run_id).await;
+    assert_eq!(pending.len(), 4);
+    let labels: Vec<&str> = pending.iter().filter_map(|a| a["step_label"].as_str()).collect();
+    for label in ["Listings", "Publish", "Ad Spend", "Outreach"] {
+        assert!(labels.contains(&label), "{label} missing from {labels:?}");
+    }
+    // Newest first.
+    let times: Vec<&str> = pending.iter().filter_map(|a| a["created_at"].as_str()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+    // The ad spend card shows the committed total: the brief's budget × days.
+    let b = brief("demo-campaign-launch-spring-linen");
+    let total = b["budget_usd_per_day"].as_f64().unwrap() * b["campaign_days"].as_f64().unwrap();
+    let ads = pending.iter().find(|a| a["step_key"] == "ad_spend_gate").unwrap();
+    assert_eq!(ads["proposed_spend_usd"].as_f64().unwrap(), total);
+    assert_eq!(ads["workflow_name"], "Campaign Launch");
+    assert_eq!(ads["target_output_field"], "campaigns");
+    // No task token anywhere in what the API returns.
+    let card = app
+        .get(
+            ALICE,
+            &format!("/api/dashboard/approvals/{}", ads["step_id"].as_str().unwrap()),
+        )
+        .await
+        .1;
+    assert!(!card.to_string().contains("gl1|"), "a task token leaked: {card}");
+    assert!(!pending.iter().any(|a| a.to_string().contains("task_token")));
+}
+
+#[tokio::test]
+async fn the_review_card_has_what_a_reviewer_needs() {
+    let app = TestApp::spawn().await;
+    let (_, run) = launch(&app).await;
+    let (status, card) = app
+        .get(
+            ALICE,
+            &format!("/api/dashboard/approvals/{}", step_id(&run, "publish_gate")),
+        )
+        .await;
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(card["status"], "waiting_for_approval");
+    assert_eq!(card["target_output_field"], "post_caption");
+    assert_eq!(card["upstream_step_key"], "compliance");
+    assert!(
+        card["proposal"].is_object() || card["proposal"].is_string(),
+        "{card}"
+    );
+    assert!(card["proposal_html"].as_str().unwrap().len() > 20);
+    assert!(card["proposal_digest"].as_str().unwrap().starts_with("sha256:"));
+    // The trail covers Content Producer (with its Studio render) then Compliance.
+    let trail = card["reasoning_trail"].as_array().unwrap();
+    let keys: Vec<&str> = trail.iter().filter_map(|t| t["step_key"].as_str()).collect();
+    let first_compliance = keys
+        .iter()
+        .position(|k| *k == "compliance")
+        .expect("compliance in the trail");
+    assert!(keys[..first_compliance].contains(&"content_producer"), "{keys:?}");
+    let studio = trail
+        .iter()
+        .find(|t| t["kind"] == "studio")
+        .expect("a studio entry");
+    let asset = studio["asset_url"].as_str().unwrap();
+    let resp = reqwest::Client::new()
+        .get(app.url(asset))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let svg = resp.text().await.unwrap();
+    assert!(svg.contains("<svg"), "the asset is an image: {svg}");
+    // Checklist: the generic four, then the gate's own.
+    let checklist = card["checklist"].as_array().unwrap();
+    assert_eq!(checklist[0], "Does the proposal match the brief?");
+    assert!(checklist.len() > 4);
+    assert!(card["run_cost_so_far_usd"].as_f64().unwrap() > 0.0);
+    assert_eq!(card["decision"], Value::Null);
+}
+
+#[tokio::test]
+async fn decisions_in_any_order_complete_the_run_and_comments_reach_the_report() {
+    let app = TestApp::spawn().await;
+    let (run_id, run) = launch(&app).await;
+    // Outreach first, listings last; one with a comment.
+    let order = ["outreach_gate", "ad_spend_gate", "publish_gate", "listings_gate"];
+    for key in order {
+        let body = if key == "publish_gate" {
+            json!({"comment": "Lovely light in the photo; ship it."})
+        } else {
+            json!({})
+        };
+        let (status, resp) = approve(&app, ALICE, &step_id(&run, key), body).await;
+        assert_eq!(status, 200, "{key}: {resp}");
+        assert_eq!(resp["status"], "succeeded");
+        assert_eq!(resp["decision"]["verdict"], "approved");
+        assert_eq!(resp["decision"]["actor"]["member_id"], "alice");
+    }
+    let run = app.wait_status(ALICE, &run_id, "succeeded").await;
+    assert_eq!(step(&run, "synthesis")["status"], "succeeded");
+    for action in ["publish_listings", "post", "launch_ads", "send_dms"] {
+        assert_eq!(step(&run, action)["status"], "succeeded", "{action}");
+    }
+    let (status, report) = app.get(ALICE, &format!("/api/runs/{run_id}/report")).await;
+    assert_eq!(status, 200, "{report}");
+    assert!(
+        report["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("Lovely light in the photo; ship it.")
+    );
+    let comments = report["approver_comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0]["comment"], "Lovely light in the photo; ship it.");
+    // Each action sent exactly once.
+    let (_, outbox) = app.get(ALICE, "/api/outbox").await;
+    let items = outbox["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{outbox}");
+    let mut actions: Vec<&str> = items.iter().filter_map(|i| i["action"].as_str()).collect();
+    actions.sort();
+    assert_eq!(actions, ["launch_ads", "post", "publish_listings", "send_dms"]);
+    // The audit log has the four decisions.
+    let (_, audit) = app.get(ALICE, "/api/audit").await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 4);
+    // The events end with workflow_run.succeeded.
+    let (_, events) = app.get(ALICE, &format!("/api/runs/{run_id}/events")).await;
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.last().unwrap()["type"], "workflow_run.succeeded");
+    assert_eq!(events.first().unwrap()["type"], "workflow_run.started");
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_blocking_rejection_fails_the_run_and_cancels_its_other_gates() {
+    let app = TestApp::spawn().await;
+    let (run_id, run) = launch(&app).await;
+    let (status, resp) = reject(&app, ALICE, &step_id(&run, "listings_gate"), "too salesy").await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["status"], "failed");
+    assert_eq!(resp["run_status"], "failed");
+    assert_eq!(resp["run_error"], "Rejected at Listings: too salesy");
+    assert_eq!(resp["decision"]["feedback"], "too salesy");
+
+    let run = app
+        .wait_run(ALICE, &run_id, "the execution to end", |r| {
+            r["status"] == "failed" && steps_with(r, "pending").is_empty()
+        })
+        .await;
+    assert_eq!(run["error"], "Rejected at Listings: too salesy");
+    assert_eq!(
+        run["rejections"],
+        json!([{"step_label": "Listings", "feedback": "too salesy"}])
+    );
+    let gate = step(&run, "listings_gate");
+    assert_eq!(gate["status"], "failed");
+    assert_eq!(gate["output"]["feedback"], "too salesy");
+    for key in ["publish_gate", "ad_spend_gate", "outreach_gate"] {
+        assert_eq!(step(&run, key)["status"], "cancelled", "{key}");
+    }
+    assert_ne!(step(&run, "synthesis")["status"], "succeeded");
+    assert_eq!(step(&run, "synthesis")["output"], Value::Null);
+    // The queue no longer has any of the run's gates; nothing went out.
+    assert!(app.pending_of(ALICE, &run_id).await.is_empty());
+    let (_, outbox) = app.get(ALICE, "/api/outbox").await;
+    assert_eq!(outbox["items"], json!([]));
+    // The live stream has the rejection, the cancellations and the failure.
+    let (_, events) = app.get(ALICE, &format!("/api/runs/{run_id}/events")).await;
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(types.contains(&"approval.rejected"));
+    assert_eq!(
+        types.iter().filter(|t| **t == "approval.cancelled").count(),
+        3,
+        "{types:?}"
+    );
+    assert_eq!(
+        types.iter().filter(|t| **t == "workflow_run.failed").count(),
+        1,
+        "{types:?}"
+    );
+    assert!(!types.contains(&"workflow_run.succeeded"));
+    // No report for a failed run.
+    let (status, body) = app.get(ALICE, &format!("/api/runs/{run_id}/report")).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["code"], "no_report");
+    // A cancelled gate can no longer be decided.
+    let (status, body) = approve(&app, ALICE, &step_id(&run, "publish_gate"), json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_pending");
+}
+
+#[tokio::test]
+async fn a_non_blocking_rejection_skips_its_action_and_the_run_goes_on() {
+    let app = TestApp::spawn_with(vec!["soft-launch"]).await;
+    let run_id = app
+        .start(ALICE, "soft-launch", brief("demo-campaign-launch-spring-linen"))
+        .await;
+    let run = app.wait_gates(ALICE, &run_id, 2).await;
+    let (status, resp) = reject(
+        &app,
+        ALICE,
+        &step_id(&run, "outreach_gate"),
+        "Not these creators this month.",
+    )
+    .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["status"], "failed");
+    assert!(
+        resp.get("run_status").is_none() || resp["run_status"].is_null(),
+        "{resp}"
+    );
+    let (status, resp) = approve(&app, ALICE, &step_id(&run, "listings_gate"), json!({})).await;
+    assert_eq!(status, 200, "{resp}");
+    let run = app.wait_status(ALICE, &run_id, "succeeded").await;
+    assert_eq!(step(&run, "send_dms")["status"], "skipped");
+    assert_eq!(step(&run, "publish_listings")["status"], "succeeded");
+    assert_eq!(
+        run["rejections"],
+        json!([{"step_label": "Outreach", "feedback": "Not these creators this month."}])
+    );
+    let (_, report) = app.get(ALICE, &format!("/api/runs/{run_id}/report")).await;
+    assert_eq!(
+        report["rejections"][0]["feedback"],
+        "Not these creators this month."
+    );
+    assert!(
+        report["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("Not these creators this month.")
+    );
+    let (_, outbox) = app.get(ALICE, "/api/outbox").await;
+    let actions: Vec<&str> = outbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["publish_listings"]);
+}
+
+#[tokio::test]
+async fn a_rejected_run_can_be_rerun_with_notes() {
+    let app = TestApp::spawn().await;
+    let (run_id, run) = launch(&app).await;
+    reject(
+        &app,
+        ALICE,
+        &step_id(&run, "publish_gate"),
+        "Drop the exclamation marks.",
+    )
+    .await;
+    app.wait_status(ALICE, &run_id, "failed").await;
+    let (status, resp) = app
+        .post(
+            ALICE,
+            "/api/runs",
+            json!({"rerun_of": run_id, "notes": "Lead with the stonewashed texture."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{resp}");
+    let new_id = resp["run_id"].as_str().unwrap();
+    assert_ne!(new_id, run_id);
+    let new = app.run(ALICE, new_id).await;
+    assert_eq!(new["workflow"], "campaign-launch");
+    assert_eq!(new["rerun_of"], run_id.as_str());
+    let notes = new["brief"]["notes"].as_str().unwrap();
+    assert!(
+        notes.contains("Rejected at Publish: Drop the exclamation marks."),
+        "{notes}"
+    );
+    assert!(notes.contains("Lead with the stonewashed texture."), "{notes}");
+    let old = brief("demo-campaign-launch-spring-linen");
+    assert_eq!(new["brief"]["products"], old["products"]);
+    app.wait_gates(ALICE, new_id, 4).await;
+}
+
+#[tokio::test]
+async fn a_second_decision_is_409_with_the_standing_decision() {
+    let app = TestApp::spawn().await;
+    let (run_id, run) = launch(&app).await;
+    let id = step_id(&run, "outreach_gate");
+    let (status, _) = approve(&app, ALICE, &id, json!({"comment": "first"})).await;
+    assert_eq!(status, 200);
+    let (status, body) = reject(&app, OLIVIA, &id, "second").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "already_decided");
+    assert_eq!(body["decision"]["verdict"], "approved");
+    assert_eq!(body["decision"]["actor"]["member_id"], "alice");
+    assert_eq!(body["decision"]["comment"], "first");
+    let (status, body) = approve(&app, ALICE, &id, json!({})).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["code"], "already_decided");
+    // The run is still running and the first decision stands.
+    let run = app.run(ALICE, &run_id).await;
+    assert_eq!(run["status"], "running");
+    assert_eq!(step(&run, "outreach_gate")["decision"]["comment"], "first");
+    let (_, audit) = app.get(ALICE, "/api/audit").await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn another_workspace_sees_nothing() {
+    let app = TestApp::spawn().await;
+    let (run_id, run) = launch(&app).await;
+    let id = step_id(&run, "listings_gate");
+    for path in [
+        format!("/api/runs/{run_id}"),
+        format!("/api/runs/{run_id}/events"),
+        format!("/api/runs/{run_id}/report"),
+        format!("/api/dashboard/approvals/{id}"),
+    ] {
+        let (status, body) = app.get(RITA, &path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+    let (status, _) = approve(&app, RITA, &id, json!({})).await;
+    assert_eq!(status, 404);
+    let (status, _) = reject(&app, RITA, &id, "not mine").await;
+    assert_eq!(status, 404);
+    assert!(app.pending_of(RITA, &run_id).await.is_empty());
+    // And nothing changed.
+    let run = app.run(ALICE, &run_id).await;
+    assert_eq!(waiting(&run).len(), 4);
+}
+
+#[tokio::test]
+async fn bad_requests_are_4xx_in_the_contract_shape_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .post(
+            ALICE,
+            "/api/runs",
+            json!({"workflow": "no-such-workflow", "brief": {"title": "x"}}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let mut b = brief("demo-campaign-launch-spring-linen");
+    b["campaign_days"] = json!(0);
+    let (status, body) = app
+        .post(
+            ALICE,
+            "/api/runs",
+            json!({"workflow": "campaign-launch", "brief": b}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("campaign_days"),
+        "{body}"
+    );
+
+    let mut b = brief("demo-campaign-launch-spring-linen");
+    b["products"] = json!(["ckc-not-ours"]);
+    let (status, body) = app
+        .post(
+            ALICE,
+            "/api/runs",
+            json!({"workflow": "campaign-launch", "brief": b}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("products"),
+        "{body}"
+    );
+
+    let (run_id, run) = launch(&app).await;
+    let id = step_id(&run, "listings_gate");
+    for feedback in [json!(""), json!("   "), Value::Null] {
+        let (status, body) = app
+            .post(
+                ALICE,
+                &format!("/api/dashboard/approvals/{id}/reject"),
+                json!({"feedback": feedback}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("feedback"),
+            "{body}"
+        );
+    }
+    let long = "x".repeat(4001);
+    let (status, body) = approve(&app, ALICE, &id, json!({"comment": long})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = approve(&app, ALICE, &id, json!({"comment": 5})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request");
+    let resp = reqwest::Client::new()
+        .post(app.url(&format!("/api/dashboard/approvals/{id}/approve")))
+        .bearer_auth(ALICE)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+    let (status, body) = approve(&app, ALICE, &id, json!({"proposal_digest": "sha256:0000"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "stale_proposal");
+    // Unauthenticated and unknown tokens.
+    let (status, body) = app
+        .request(reqwest::Method::GET, "/api/dashboard/approvals", None, None)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = app.get("not-a-token", "/api/dashboard/approvals").await;
+    assert_eq!(status, 401);
+    // Path traversal and garbage ids are 404s.
+    for bad in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "run_x.%27%3B%20DROP%20TABLE%20runs",
+        "x",
+    ] {
+        let (status, body) = app.get(ALICE, &format!("/api/dashboard/approvals/{bad}")).await;
+        assert_eq!(status, 404, "{bad}: {body}");
+    }
+    // Nothing changed: still four waiting, no decisions.
+    let run = app.run(ALICE, &run_id).await;
+    assert_eq!(waiting(&run).len(), 4);
+    let (_, audit) = app.get(ALICE, "/api/audit").await;
+    assert_eq!(audit["entries"], json!([]));
+}
+
+#[tokio::test]
+async fn a_gate_policy_needs_its_role() {
+    let app = TestApp::spawn().await;
+    // The holiday brief's ad total is over $1,000: the Ad Spend gate needs ops-lead.
+    let run_id = app
+        .start(
+            ALICE,
+            "campaign-launch",
+            brief("demo-campaign-launch-holiday-table"),
+        )
+        .await;
+    let run = app.wait_gates(ALICE, &run_id, 4).await;
+    let id = step_id(&run, "ad_spend_gate");
+    let (_, card) = app.get(ALICE, &format!("/api/dashboard/approvals/{id}")).await;
+    assert_eq!(card["required_role"], "ops-lead");
+    assert!(card["proposed_spend_usd"].as_f64().unwrap() > 1000.0);
+    let (status, body) = approve(&app, ALICE, &id, json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert!(body["error"]["message"].as_str().unwrap().contains("ops-lead"));
+    let (status, body) = approve(
+        &app,
+        OLIVIA,
+        &id,
+        json!({"proposal_digest": card["proposal_digest"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decision"]["actor"]["name"], "Olivia Chen");
+    // Under the threshold, the same gate needs no role.
+    let run_id = app
+        .start(
+            ALICE,
+            "campaign-launch",
+            brief("demo-campaign-launch-spring-linen"),
+        )
+        .await;
+    let run = app.wait_gates(ALICE, &run_id, 4).await;
+    let (status, body) = approve(&app, ALICE, &step_id(&run, "ad_spend_gate"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn gate_less_recipes_run_to_their_report() {
+    let app = TestApp::spawn().await;
+    let audit = app
+        .start(ALICE, "profile-audit", brief("demo-profile-audit-shop"))
+        .await;
+    let run = app.wait_status(ALICE, &audit, "succeeded").await;
+    assert_eq!(step(&run, "profile_auditor")["status"], "succeeded");
+    let (status, report) = app.get(ALICE, &format!("/api/runs/{audit}/report")).await;
+    assert_eq!(status, 200, "{report}");
+    assert!(!report["markdown"].as_str().unwrap().is_empty());
+
+    let lp = app
+        .start(ALICE, "post-launch-loop", brief("demo-post-launch-loop-spring"))
+        .await;
+    let run = app.wait_status(ALICE, &lp, "succeeded").await;
+    assert_eq!(step(&run, "next_move_recommender")["status"], "succeeded");
+    let (_, outbox) = app.get(ALICE, "/api/outbox").await;
+    assert_eq!(outbox["items"], json!([]), "these recipes act on nothing");
+    let (_, listed) = app.get(ALICE, "/api/runs?status=succeeded").await;
+    assert_eq!(listed["runs"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn lists_paginate_newest_first_with_opaque_cursors() {
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        app.start(ALICE, "profile-audit", brief("demo-profile-audit-shop"))
+            .await;
+    }
+    let (_, first) = app.get(ALICE, "/api/runs?limit=2").await;
+    assert_eq!(first["runs"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().expect("a next page").to_string();
+    let (_, second) = app
+        .get(ALICE, &format!("/api/runs?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(second["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next_cursor"], Value::Null);
+    let a = first["runs"][1]["created_at"].as_str().unwrap();
+    let b = second["runs"][0]["created_at"].as_str().unwrap();
+    assert!(a >= b);
+    // Another workspace's cursor, or a forged one, is a 400.
+    let (status, body) = app.get(RITA, &format!("/api/runs?limit=2&cursor={cursor}")).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = app.get(ALICE, "/api/runs?cursor=Zm9yZ2Vk").await;
+    assert_eq!(status, 400);
+    let (status, _) = app.get(ALICE, "/api/runs?limit=0").await;
+    assert_eq!(status, 400);
+    let (status, _) = app.get(ALICE, "/api/runs?limit=201").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn concurrent_decisions_on_one_gate_have_exactly_one_winner() {
+    let app = TestApp::spawn().await;
+    let (run_id, run) = launch(&app).await;
+    let id = step_id(&run, "listings_gate");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (verb, body) = if i % 2 == 0 {
+            ("approve", json!({"comment": format!("yes {i}")}))
+        } else {
+            ("reject", json!({"feedback": format!("no {i}")}))
+        };
+        let url = app.url(&format!("/api/dashboard/approvals/{id}/{verb}"));
+        let token = if i % 3 == 0 { OLIVIA } else { ALICE };
+        tasks.push(tokio::spawn(async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let winners: Vec<&Value> = results
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (status, body) in &results {
+        if *status != 200 {
+            // Everyone else lost the race and sees the standing decision.
+            assert_eq!(*status, 409, "{body}");
+            assert_eq!(body["error"]["code"], "already_decided");
+            assert_eq!(body["decision"]["verdict"], winners[0]["decision"]["verdict"]);
+            assert_eq!(body["decision"]["at"], winners[0]["decision"]["at"]);
+        }
+    }
+    let (_, audit) = app.get(ALICE, "/api/audit").await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
+    let run = app.run(ALICE, &run_id).await;
+    assert!(step(&run, "listings_gate")["decision"].is_object());
+}
