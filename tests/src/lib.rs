@@ -1,5 +1,7 @@
 //! Helpers for the scenario tests: the local server on port 0 with a fresh
-//! data directory, and a typed HTTP client.
+//! data directory, and a typed HTTP client; and the store conformance suite.
+
+pub mod conformance;
 
 use serde_json::{Value, json};
 use std::net::SocketAddr;

@@ -630,3 +630,76 @@ async fn concurrent_decisions_on_one_gate_have_exactly_one_winner() {
     let run = app.run(ALICE, &run_id).await;
     assert!(step(&run, "listings_gate")["decision"].is_object());
 }
+
+#[tokio::test]
+async fn the_spend_cap_admits_only_what_fits_even_when_approvals_race() {
+    let app = TestApp::spawn().await;
+    // Each proposal commits $3,000: either fits the $5,000 cap alone, not both.
+    let mut b = brief("demo-campaign-launch-holiday-table");
+    b["budget_usd_per_day"] = json!(300);
+    b["campaign_days"] = json!(10);
+    let first = app.start(OLIVIA, "campaign-launch", b.clone()).await;
+    let second = app.start(OLIVIA, "campaign-launch", b).await;
+    let r1 = app.wait_gates(OLIVIA, &first, 4).await;
+    let r2 = app.wait_gates(OLIVIA, &second, 4).await;
+    let (_, card) = app
+        .get(
+            OLIVIA,
+            &format!("/api/dashboard/approvals/{}", step_id(&r1, "ad_spend_gate")),
+        )
+        .await;
+    assert_eq!(card["proposed_spend_usd"], 3000.0);
+    assert_eq!(card["spend_cap_remaining_usd"], 5000.0);
+
+    let urls: Vec<String> = [&r1, &r2]
+        .iter()
+        .map(|r| {
+            app.url(&format!(
+                "/api/dashboard/approvals/{}/approve",
+                step_id(r, "ad_spend_gate")
+            ))
+        })
+        .collect();
+    let tasks: Vec<_> = urls
+        .into_iter()
+        .map(|url| {
+            tokio::spawn(async move {
+                let resp = reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(OLIVIA)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let ok = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(ok, 1, "{results:?}");
+    let (_, refused) = results.iter().find(|(s, _)| *s == 409).expect("one refused");
+    assert_eq!(refused["error"]["code"], "spend_cap_exceeded");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("$2,000.00"),
+        "{refused}"
+    );
+    // The refused gate is still waiting, and its card shows what is left.
+    let loser = if results[0].0 == 409 { &r1 } else { &r2 };
+    let (_, card) = app
+        .get(
+            OLIVIA,
+            &format!("/api/dashboard/approvals/{}", step_id(loser, "ad_spend_gate")),
+        )
+        .await;
+    assert_eq!(card["status"], "waiting_for_approval");
+    assert_eq!(card["spend_cap_remaining_usd"], 2000.0);
+    let (_, audit) = app.get(OLIVIA, "/api/audit").await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
+}

@@ -1,0 +1,650 @@
+//! The store conformance suite: what every `Store` adapter must do, run
+//! against each one (SQLite now; DynamoDB with the AWS adapters).
+
+use greenlight_core::ids::*;
+use greenlight_core::model::*;
+use greenlight_core::money::Money;
+use greenlight_core::ports::*;
+use greenlight_core::time::Timestamp;
+use serde_json::json;
+
+fn at(n: u32) -> Timestamp {
+    Timestamp::parse(&format!(
+        "2026-03-01T10:00:{:02}.{:06}Z",
+        n / 1000 % 60,
+        n % 1000 * 1000
+    ))
+    .expect("time")
+}
+
+fn ws(id: &str) -> WorkspaceId {
+    WorkspaceId::parse(id).expect("ws")
+}
+
+fn member(w: &str, id: &str, roles: &[&str]) -> Member {
+    Member {
+        workspace_id: ws(w),
+        id: MemberId::parse(id).expect("member"),
+        name: format!("{id} name"),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+fn key(k: &str) -> StepKey {
+    StepKey::parse(k).expect("key")
+}
+
+fn new_run(w: &str, n: u32) -> NewRun {
+    let id = RunId::parse(format!("run_conf{w}{n:04}")).expect("run id");
+    let steps = ["agent_a", "gate_a", "action_a", "gate_b"]
+        .iter()
+        .map(|k| StepRecord {
+            run_id: id.clone(),
+            key: key(k),
+            label: k.to_string(),
+            kind: if k.starts_with("gate") {
+                "approval_gate"
+            } else {
+                "agent"
+            }
+            .into(),
+            status: StepStatus::Pending,
+            after: vec![],
+            output: None,
+            trail: vec![],
+            cost: Money::ZERO,
+            started_at: None,
+            finished_at: None,
+            decision: None,
+        })
+        .collect();
+    NewRun {
+        run: Run {
+            id: id.clone(),
+            workspace_id: ws(w),
+            workflow: "wf".into(),
+            workflow_name: "Workflow".into(),
+            brief: json!({"title": format!("run {n}")}),
+            status: RunStatus::Running,
+            error: None,
+            created_at: at(n),
+            finished_at: None,
+            created_by: member(w, "alice", &[]).actor(),
+            rerun_of: None,
+        },
+        steps,
+        started: NewEvent {
+            kind: EventType::RunStarted,
+            data: json!({"n": n}),
+        },
+    }
+}
+
+fn approval(run: &RunId, k: &str, w: &str, created: Timestamp, spend: Option<Money>) -> Approval {
+    Approval {
+        step_id: StepId::new(run, &key(k)),
+        workspace_id: ws(w),
+        run_id: run.clone(),
+        step_key: key(k),
+        step_label: k.into(),
+        workflow: "wf".into(),
+        workflow_name: "Workflow".into(),
+        target_output_field: "x".into(),
+        upstream_step_key: "agent_a".into(),
+        created_at: created,
+        status: ApprovalStatus::Pending,
+        summary: "s".into(),
+        proposed_spend: spend,
+        proposed_daily: None,
+        required_role: None,
+        proposal_digest: "sha256:x".into(),
+    }
+}
+
+fn decision(verdict: Verdict, w: &str, step: &StepId, n: u32) -> DecisionWrite {
+    let actor = member(w, "alice", &[]).actor();
+    DecisionWrite {
+        workspace_id: ws(w),
+        step_id: step.clone(),
+        decision: Decision {
+            verdict,
+            actor: actor.clone(),
+            at: at(n),
+            comment: None,
+            feedback: Some("no".into()),
+        },
+        step_status: if verdict == Verdict::Approved {
+            StepStatus::Succeeded
+        } else {
+            StepStatus::Failed
+        },
+        step_output: json!({"verdict": format!("{verdict:?}")}),
+        audit: AuditEntry {
+            id: format!("a{n}"),
+            workspace_id: ws(w),
+            at: at(n),
+            actor,
+            action: "approval.x".into(),
+            run_id: step.run_id().clone(),
+            step_id: step.clone(),
+            text: None,
+        },
+        events: vec![NewEvent {
+            kind: EventType::ApprovalApproved,
+            data: json!({}),
+        }],
+        fail_run: None,
+        resume: ResumeAction::Success { output: json!({}) },
+        reserve: None,
+    }
+}
+
+async fn open(store: &dyn Store, run: &RunId, k: &str, w: &str, n: u32, token: &str) -> GateOpened {
+    store
+        .open_gate(&OpenGate {
+            approval: approval(run, k, w, at(n), None),
+            task_token: token.into(),
+            events: vec![NewEvent {
+                kind: EventType::ApprovalRequested,
+                data: json!({"step_key": k}),
+            }],
+        })
+        .await
+        .expect("open gate")
+}
+
+fn page(limit: usize, cursor: Option<String>) -> PageRequest {
+    PageRequest { limit, cursor }
+}
+
+async fn seed(store: &dyn Store) {
+    for w in ["one", "two"] {
+        store
+            .put_workspace(&Workspace {
+                id: ws(w),
+                name: w.into(),
+                spend_cap: Money::from_cents(100 * 100),
+                data: json!({}),
+            })
+            .await
+            .expect("workspace");
+        let m = member(w, "alice", &["member"]);
+        store.put_member(&m).await.expect("member");
+    }
+}
+
+/// Runs every check against a fresh, empty store.
+pub async fn run_all(store: &dyn Store) {
+    seed(store).await;
+    tokens(store).await;
+    runs_and_steps(store).await;
+    gates_and_decisions(store).await;
+    queue_pagination(store).await;
+    spend(store).await;
+    rejection_and_finish(store).await;
+    actions_and_resumes(store).await;
+}
+
+async fn tokens(store: &dyn Store) {
+    let m = member("one", "alice", &["member"]);
+    store.put_token("hash-1", &m, false).await.unwrap();
+    store.put_token("hash-dev", &m, true).await.unwrap();
+    let (found, dev) = store
+        .member_by_token("hash-1")
+        .await
+        .unwrap()
+        .expect("token found");
+    assert_eq!(found, m);
+    assert!(!dev);
+    assert!(store.member_by_token("hash-dev").await.unwrap().unwrap().1);
+    assert!(store.member_by_token("unknown").await.unwrap().is_none());
+    assert_eq!(
+        store.get_workspace(&ws("one")).await.unwrap().unwrap().spend_cap,
+        Money::from_cents(100 * 100)
+    );
+    assert!(store.get_workspace(&ws("nope")).await.unwrap().is_none());
+}
+
+async fn runs_and_steps(store: &dyn Store) {
+    let new = new_run("one", 1);
+    store.create_run(&new).await.unwrap();
+    assert!(matches!(
+        store.create_run(&new).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let rec = store.get_run(&new.run.id).await.unwrap().expect("run");
+    assert_eq!(rec.steps.len(), 4);
+    assert_eq!(rec.steps[0].key.as_str(), "agent_a", "steps keep recipe order");
+    // A conditional transition applies once.
+    let update = StepUpdate {
+        run_id: new.run.id.clone(),
+        key: key("agent_a"),
+        from: vec![StepStatus::Pending],
+        to: StepStatus::Running,
+        result: None,
+        started_at: Some(at(2)),
+        finished_at: None,
+        events: vec![NewEvent {
+            kind: EventType::StepStarted,
+            data: json!({}),
+        }],
+    };
+    assert!(store.update_step(&update).await.unwrap());
+    assert!(
+        !store.update_step(&update).await.unwrap(),
+        "the condition no longer holds"
+    );
+    let done = StepUpdate {
+        from: vec![StepStatus::Running],
+        to: StepStatus::Succeeded,
+        result: Some(StepResult {
+            output: json!({"x": [1, 2]}),
+            trail: vec![json!({"kind": "llm"})],
+            cost: Money::from_micros(1234),
+        }),
+        finished_at: Some(at(3)),
+        started_at: None,
+        events: vec![NewEvent {
+            kind: EventType::StepSucceeded,
+            data: json!({}),
+        }],
+        ..update.clone()
+    };
+    assert!(store.update_step(&done).await.unwrap());
+    let rec = store.get_run(&new.run.id).await.unwrap().unwrap();
+    let a = rec.step("agent_a").unwrap();
+    assert_eq!(a.status, StepStatus::Succeeded);
+    assert_eq!(a.output, Some(json!({"x": [1, 2]})));
+    assert_eq!(a.cost, Money::from_micros(1234));
+    assert_eq!(a.started_at, Some(at(2)));
+    let events = store.events_after(&new.run.id, 0, 100).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(store.events_after(&new.run.id, 2, 100).await.unwrap().len(), 1);
+    // Runs list per workspace, newest first, paginated.
+    for n in 2..=4 {
+        store.create_run(&new_run("one", n)).await.unwrap();
+    }
+    store.create_run(&new_run("two", 5)).await.unwrap();
+    let p1 = store.list_runs(&ws("one"), None, &page(3, None)).await.unwrap();
+    let ids: Vec<String> = p1.items.iter().map(|r| r.run.id.to_string()).collect();
+    assert_eq!(ids, ["run_confone0004", "run_confone0003", "run_confone0002"]);
+    let p2 = store
+        .list_runs(&ws("one"), None, &page(3, p1.next_cursor.clone()))
+        .await
+        .unwrap();
+    assert_eq!(p2.items.len(), 1);
+    assert!(p2.next_cursor.is_none());
+    assert!(matches!(
+        store.list_runs(&ws("two"), None, &page(3, p1.next_cursor)).await,
+        Err(StoreError::BadCursor)
+    ));
+    assert!(matches!(
+        store
+            .list_runs(&ws("one"), None, &page(3, Some("garbage!".into())))
+            .await,
+        Err(StoreError::BadCursor)
+    ));
+}
+
+async fn gates_and_decisions(store: &dyn Store) {
+    let new = new_run("one", 10);
+    let run = new.run.id.clone();
+    store.create_run(&new).await.unwrap();
+    assert_eq!(
+        open(store, &run, "gate_a", "one", 11, "tok-1").await,
+        GateOpened::Waiting
+    );
+    // A retried gate task replaces the token.
+    assert_eq!(
+        open(store, &run, "gate_a", "one", 11, "tok-2").await,
+        GateOpened::Waiting
+    );
+    let step = StepId::new(&run, &key("gate_a"));
+    let rec = store.get_run(&run).await.unwrap().unwrap();
+    assert_eq!(rec.step("gate_a").unwrap().status, StepStatus::WaitingForApproval);
+    assert_eq!(
+        store.get_approval(&step).await.unwrap().unwrap().status,
+        ApprovalStatus::Pending
+    );
+    // Decide: applied once, then a conflict.
+    let d = decision(Verdict::Approved, "one", &step, 12);
+    assert_eq!(
+        store.apply_decision(&d).await.unwrap(),
+        DecisionApplied::Applied { cancelled: vec![] }
+    );
+    assert_eq!(store.apply_decision(&d).await.unwrap(), DecisionApplied::Conflict);
+    let rec = store.get_run(&run).await.unwrap().unwrap();
+    let gate = rec.step("gate_a").unwrap();
+    assert_eq!(gate.status, StepStatus::Succeeded);
+    assert_eq!(gate.decision.as_ref().unwrap().verdict, Verdict::Approved);
+    // The resume goes out with the latest token.
+    let resumes = store.pending_resumes(10).await.unwrap();
+    let r = resumes
+        .iter()
+        .find(|r| r.step_id == step)
+        .expect("a pending resume");
+    assert_eq!(r.task_token, "tok-2");
+    store.resume_done(&step).await.unwrap();
+    assert!(
+        !store
+            .pending_resumes(10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.step_id == step)
+    );
+    // A gate task retried after its decision re-arms the stored decision with the new token.
+    assert_eq!(
+        open(store, &run, "gate_a", "one", 13, "tok-3").await,
+        GateOpened::AlreadyDecided
+    );
+    let r = store
+        .pending_resumes(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.step_id == step)
+        .expect("re-armed");
+    assert_eq!(r.task_token, "tok-3");
+    assert_eq!(r.action, ResumeAction::Success { output: json!({}) });
+    store.resume_failed_attempt(&step).await.unwrap();
+    assert_eq!(
+        store
+            .pending_resumes(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.step_id == step)
+            .unwrap()
+            .attempts,
+        1
+    );
+    store.resume_done(&step).await.unwrap();
+    // The audit has the decision.
+    let audit = store.list_audit(&ws("one"), &page(50, None)).await.unwrap();
+    assert_eq!(audit.items.len(), 1);
+    assert_eq!(audit.items[0].step_id, step);
+    assert!(
+        store
+            .list_audit(&ws("two"), &page(50, None))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+async fn queue_pagination(store: &dyn Store) {
+    let mut gates = Vec::new();
+    for n in 20..25 {
+        let new = new_run("two", n);
+        store.create_run(&new).await.unwrap();
+        open(store, &new.run.id, "gate_a", "two", n, "t").await;
+        gates.push(StepId::new(&new.run.id, &key("gate_a")));
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = store
+            .list_pending(&ws("two"), &QueueFilter::default(), &page(2, cursor))
+            .await
+            .unwrap();
+        seen.extend(p.items.iter().map(|a| a.step_id.clone()));
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    gates.reverse();
+    assert_eq!(seen, gates, "newest first, every pending gate once");
+    let filtered = store
+        .list_pending(
+            &ws("two"),
+            &QueueFilter {
+                workflow: Some("other".into()),
+                step_key: None,
+            },
+            &page(50, None),
+        )
+        .await
+        .unwrap();
+    assert!(filtered.items.is_empty());
+    let by_gate = store
+        .list_pending(
+            &ws("two"),
+            &QueueFilter {
+                workflow: Some("wf".into()),
+                step_key: Some("gate_a".into()),
+            },
+            &page(50, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_gate.items.len(), 5);
+    // Deciding removes a gate from the queue.
+    store
+        .apply_decision(&decision(Verdict::Approved, "two", &gates[0], 30))
+        .await
+        .unwrap();
+    let p = store
+        .list_pending(&ws("two"), &QueueFilter::default(), &page(50, None))
+        .await
+        .unwrap();
+    assert_eq!(p.items.len(), 4);
+    assert!(!p.items.iter().any(|a| a.step_id == gates[0]));
+}
+
+async fn spend(store: &dyn Store) {
+    let month = at(40).month();
+    let before = store.month_spend(&ws("one"), &month).await.unwrap();
+    let mut steps = Vec::new();
+    for n in 40..42 {
+        let new = new_run("one", n);
+        store.create_run(&new).await.unwrap();
+        open(store, &new.run.id, "gate_a", "one", n, "t").await;
+        steps.push(StepId::new(&new.run.id, &key("gate_a")));
+    }
+    let cap = before + Money::from_cents(60 * 100);
+    let reserve = |amount| {
+        Some(SpendReservation {
+            month: month.clone(),
+            amount,
+            cap,
+        })
+    };
+    let mut d = decision(Verdict::Approved, "one", &steps[0], 42);
+    d.reserve = reserve(Money::from_cents(50 * 100));
+    assert!(matches!(
+        store.apply_decision(&d).await.unwrap(),
+        DecisionApplied::Applied { .. }
+    ));
+    assert_eq!(
+        store.month_spend(&ws("one"), &month).await.unwrap(),
+        before + Money::from_cents(50 * 100)
+    );
+    let mut d = decision(Verdict::Approved, "one", &steps[1], 43);
+    d.reserve = reserve(Money::from_cents(20 * 100));
+    assert_eq!(
+        store.apply_decision(&d).await.unwrap(),
+        DecisionApplied::OverCap {
+            remaining: Money::from_cents(10 * 100)
+        }
+    );
+    // Nothing changed: still waiting, spend unchanged.
+    let rec = store.get_run(steps[1].run_id()).await.unwrap().unwrap();
+    assert_eq!(rec.step("gate_a").unwrap().status, StepStatus::WaitingForApproval);
+    assert_eq!(
+        store.month_spend(&ws("one"), &month).await.unwrap(),
+        before + Money::from_cents(50 * 100)
+    );
+    // The first run fails before its action ran: its reservation is released.
+    let finish = FinishRun {
+        run_id: steps[0].run_id().clone(),
+        status: RunStatus::Failed,
+        error: Some("boom".into()),
+        at: at(44),
+        event: NewEvent {
+            kind: EventType::RunFailed,
+            data: json!({}),
+        },
+    };
+    assert!(store.finish_run(&finish).await.unwrap());
+    assert_eq!(store.month_spend(&ws("one"), &month).await.unwrap(), before);
+}
+
+async fn rejection_and_finish(store: &dyn Store) {
+    let new = new_run("one", 50);
+    let run = new.run.id.clone();
+    store.create_run(&new).await.unwrap();
+    open(store, &run, "gate_a", "one", 51, "ta").await;
+    open(store, &run, "gate_b", "one", 52, "tb").await;
+    let a = StepId::new(&run, &key("gate_a"));
+    let b = StepId::new(&run, &key("gate_b"));
+    let mut d = decision(Verdict::Rejected, "one", &a, 53);
+    d.fail_run = Some(FailRun {
+        error: "Rejected at gate_a: no".into(),
+        event: NewEvent {
+            kind: EventType::RunFailed,
+            data: json!({}),
+        },
+    });
+    d.resume = ResumeAction::Failure {
+        error: "Rejected".into(),
+        cause: "Rejected at gate_a: no".into(),
+    };
+    assert_eq!(
+        store.apply_decision(&d).await.unwrap(),
+        DecisionApplied::Applied {
+            cancelled: vec![b.clone()]
+        }
+    );
+    let rec = store.get_run(&run).await.unwrap().unwrap();
+    assert_eq!(rec.run.status, RunStatus::Failed);
+    assert_eq!(rec.run.error.as_deref(), Some("Rejected at gate_a: no"));
+    assert_eq!(rec.step("gate_a").unwrap().status, StepStatus::Failed);
+    assert_eq!(rec.step("gate_b").unwrap().status, StepStatus::Cancelled);
+    assert_eq!(
+        store.get_approval(&b).await.unwrap().unwrap().status,
+        ApprovalStatus::Cancelled
+    );
+    // The cancelled sibling can't be decided; nothing moves on a failed run.
+    assert_eq!(
+        store
+            .apply_decision(&decision(Verdict::Approved, "one", &b, 54))
+            .await
+            .unwrap(),
+        DecisionApplied::Conflict
+    );
+    assert_eq!(
+        open(store, &run, "gate_b", "one", 55, "tb2").await,
+        GateOpened::Closed
+    );
+    let types: Vec<EventType> = store
+        .events_after(&run, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(types.last(), Some(&EventType::RunFailed));
+    assert!(types.contains(&EventType::ApprovalCancelled));
+    // The execution's end arrives later: idempotent, it closes what never ran.
+    let finish = FinishRun {
+        run_id: run.clone(),
+        status: RunStatus::Failed,
+        error: Some("Rejected".into()),
+        at: at(56),
+        event: NewEvent {
+            kind: EventType::RunFailed,
+            data: json!({}),
+        },
+    };
+    assert!(
+        !store.finish_run(&finish).await.unwrap(),
+        "the run had already ended"
+    );
+    let rec = store.get_run(&run).await.unwrap().unwrap();
+    assert_eq!(
+        rec.run.error.as_deref(),
+        Some("Rejected at gate_a: no"),
+        "the first error stands"
+    );
+    assert_eq!(rec.step("action_a").unwrap().status, StepStatus::Cancelled);
+    let failed = store
+        .events_after(&run, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventType::RunFailed)
+        .count();
+    assert_eq!(failed, 1);
+    // A run that succeeds skips the steps that never ran.
+    let ok = new_run("one", 57);
+    store.create_run(&ok).await.unwrap();
+    let finish = FinishRun {
+        run_id: ok.run.id.clone(),
+        status: RunStatus::Succeeded,
+        error: None,
+        at: at(58),
+        event: NewEvent {
+            kind: EventType::RunSucceeded,
+            data: json!({}),
+        },
+    };
+    assert!(store.finish_run(&finish).await.unwrap());
+    let rec = store.get_run(&ok.run.id).await.unwrap().unwrap();
+    assert_eq!(rec.run.status, RunStatus::Succeeded);
+    assert!(rec.steps.iter().all(|s| s.status == StepStatus::Skipped));
+    assert!(!store.running_runs().await.unwrap().contains(&ok.run.id));
+}
+
+async fn actions_and_resumes(store: &dyn Store) {
+    let new = new_run("one", 60);
+    let run = new.run.id.clone();
+    store.create_run(&new).await.unwrap();
+    assert!(store.running_runs().await.unwrap().contains(&run));
+    let step = StepId::new(&run, &key("action_a"));
+    let item = OutboxItem {
+        step_id: step.clone(),
+        workspace_id: ws("one"),
+        run_id: run.clone(),
+        step_key: key("action_a"),
+        action: "post".into(),
+        payload: json!({"post_caption": {"text": "hi"}}),
+        sent_at: at(61),
+    };
+    let update = StepUpdate {
+        run_id: run.clone(),
+        key: key("action_a"),
+        from: vec![StepStatus::Pending, StepStatus::Running],
+        to: StepStatus::Succeeded,
+        result: Some(StepResult {
+            output: json!({}),
+            trail: vec![],
+            cost: Money::ZERO,
+        }),
+        started_at: Some(at(61)),
+        finished_at: Some(at(61)),
+        events: vec![NewEvent {
+            kind: EventType::StepSucceeded,
+            data: json!({}),
+        }],
+    };
+    let gate = StepId::new(&run, &key("gate_a"));
+    assert!(store.complete_action(&item, &update, &gate).await.unwrap());
+    assert!(
+        !store.complete_action(&item, &update, &gate).await.unwrap(),
+        "at most once per step"
+    );
+    let outbox = store.list_outbox(&ws("one"), &page(50, None)).await.unwrap();
+    assert_eq!(outbox.items.iter().filter(|i| i.step_id == step).count(), 1);
+    assert!(
+        store
+            .list_outbox(&ws("two"), &page(50, None))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
