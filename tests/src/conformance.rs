@@ -183,6 +183,86 @@ pub async fn run_all(store: &dyn Store) {
     spend(store).await;
     rejection_and_finish(store).await;
     actions_and_resumes(store).await;
+    races(store).await;
+}
+
+/// Concurrent decisions: one winner per gate, and the cap holds for gates
+/// that each fit alone but not together.
+async fn races(store: &dyn Store) {
+    let new = new_run("two", 70);
+    store.create_run(&new).await.unwrap();
+    open(store, &new.run.id, "gate_a", "two", 71, "t").await;
+    let step = StepId::new(&new.run.id, &key("gate_a"));
+    let writes: Vec<DecisionWrite> = (0..8)
+        .map(|i| {
+            let mut d = decision(
+                if i % 2 == 0 {
+                    Verdict::Approved
+                } else {
+                    Verdict::Rejected
+                },
+                "two",
+                &step,
+                72 + i,
+            );
+            d.audit.id = format!("race{i}");
+            d
+        })
+        .collect();
+    let results = futures::future::join_all(writes.iter().map(|w| store.apply_decision(w))).await;
+    let applied = results
+        .iter()
+        .filter(|r| matches!(r, Ok(DecisionApplied::Applied { .. })))
+        .count();
+    assert_eq!(applied, 1, "{results:?}");
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Ok(DecisionApplied::Applied { .. }) | Ok(DecisionApplied::Conflict)
+    )));
+    let audit = store.list_audit(&ws("two"), &page(200, None)).await.unwrap();
+    assert_eq!(audit.items.iter().filter(|a| a.step_id == step).count(), 1);
+    let events = store.events_after(&new.run.id, 0, 100).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "event numbers stay dense"
+    );
+
+    let month = at(80).month();
+    let before = store.month_spend(&ws("two"), &month).await.unwrap();
+    let mut writes = Vec::new();
+    for n in 80..82 {
+        let r = new_run("two", n);
+        store.create_run(&r).await.unwrap();
+        open(store, &r.run.id, "gate_a", "two", n, "t").await;
+        let mut d = decision(
+            Verdict::Approved,
+            "two",
+            &StepId::new(&r.run.id, &key("gate_a")),
+            n,
+        );
+        d.reserve = Some(SpendReservation {
+            month: month.clone(),
+            amount: Money::from_cents(30 * 100),
+            cap: before + Money::from_cents(50 * 100),
+        });
+        writes.push(d);
+    }
+    let results = futures::future::join_all(writes.iter().map(|w| store.apply_decision(w))).await;
+    let applied = results
+        .iter()
+        .filter(|r| matches!(r, Ok(DecisionApplied::Applied { .. })))
+        .count();
+    let over = results
+        .iter()
+        .filter(|r| matches!(r, Ok(DecisionApplied::OverCap { .. })))
+        .count();
+    assert_eq!((applied, over), (1, 1), "{results:?}");
+    assert_eq!(
+        store.month_spend(&ws("two"), &month).await.unwrap(),
+        before + Money::from_cents(30 * 100)
+    );
 }
 
 async fn tokens(store: &dyn Store) {

@@ -2,6 +2,7 @@
 //! data directory, and a typed HTTP client; and the store conformance suite.
 
 pub mod conformance;
+pub mod moto;
 
 use serde_json::{Value, json};
 use std::net::SocketAddr;
