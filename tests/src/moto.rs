@@ -60,6 +60,32 @@ impl Moto {
         moto
     }
 
+    /// Turns on moto's execution of state machines (its Lambda tasks echo their payload).
+    pub async fn execute_state_machines(&self) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/moto-api/config", self.endpoint))
+            .json(&serde_json::json!({"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}))
+            .send()
+            .await
+            .expect("moto config request");
+        assert!(
+            resp.status().is_success(),
+            "moto refused its config: {}",
+            resp.status()
+        );
+    }
+
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_sfn::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .build();
+        aws_sdk_sfn::Client::from_conf(config)
+    }
+
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
         let config = aws_sdk_dynamodb::Config::builder()

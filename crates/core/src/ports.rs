@@ -222,7 +222,11 @@ pub trait Orchestrator: Send + Sync {
     async fn send_task_success(&self, token: &str, output: Value) -> Result<(), OrchestratorError>;
     async fn send_task_failure(&self, token: &str, error: &str, cause: &str)
     -> Result<(), OrchestratorError>;
-    async fn execution_status(&self, run_id: &RunId) -> Result<ExecutionStatus, OrchestratorError>;
+    async fn execution_status(
+        &self,
+        workflow: &str,
+        run_id: &RunId,
+    ) -> Result<ExecutionStatus, OrchestratorError>;
 }
 
 /// Runs an agent: the offline model, or one backed by a real LLM.

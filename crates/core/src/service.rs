@@ -1236,7 +1236,19 @@ impl Greenlight {
                 }
                 Err(OrchestratorError::InvalidToken) => {
                     // The branch may have been closed by a sibling's rejection: look at the execution.
-                    match self.d.orchestrator.execution_status(r.step_id.run_id()).await {
+                    let workflow = match self.d.store.get_run(r.step_id.run_id()).await? {
+                        Some(record) => record.run.workflow,
+                        None => {
+                            self.d.store.resume_done(&r.step_id).await?;
+                            continue;
+                        }
+                    };
+                    match self
+                        .d
+                        .orchestrator
+                        .execution_status(&workflow, r.step_id.run_id())
+                        .await
+                    {
                         Ok(ExecutionStatus::Running) => {
                             self.d.store.resume_failed_attempt(&r.step_id).await?
                         }

@@ -130,7 +130,11 @@ impl Orchestrator for EngineOrchestrator {
             .map_err(orch_err)
     }
 
-    async fn execution_status(&self, run_id: &RunId) -> Result<ExecutionStatus, OrchestratorError> {
+    async fn execution_status(
+        &self,
+        _workflow: &str,
+        run_id: &RunId,
+    ) -> Result<ExecutionStatus, OrchestratorError> {
         Ok(match self.0.status(run_id.as_str()).await.map_err(orch_err)? {
             greenlight_engine::ExecutionStatus::Running => ExecutionStatus::Running,
             greenlight_engine::ExecutionStatus::Succeeded => ExecutionStatus::Succeeded,
