@@ -279,6 +279,17 @@ async fn tokens(store: &dyn Store) {
     assert!(store.member_by_token("hash-dev").await.unwrap().unwrap().1);
     assert!(store.member_by_token("unknown").await.unwrap().is_none());
     assert_eq!(
+        store.get_member(&ws("one"), &m.id).await.unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(
+        store
+            .get_member(&ws("two"), &MemberId::parse("nobody").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
         store.get_workspace(&ws("one")).await.unwrap().unwrap().spend_cap,
         Money::from_cents(100 * 100)
     );

@@ -57,6 +57,8 @@ impl TestApp {
         let mut opts = Options::new(dir.path());
         opts.samples_dir = Some(samples());
         opts.retry_scale = 0.0;
+        // Never the real LLM in tests, whatever the environment says.
+        opts.agents = greenlight_local::AgentsMode::Offline;
         opts.extra_recipes = recipes
             .iter()
             .map(|r| repo().join("tests/fixtures/recipes").join(format!("{r}.yaml")))

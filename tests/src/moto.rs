@@ -1,6 +1,7 @@
-//! A real DynamoDB-compatible server for tests: `moto_server` (PyPI
-//! `moto[server]`), installed into `.tools/venv` by `scripts/test`, started
-//! here on a free loopback port and stopped when dropped.
+//! A real DynamoDB-compatible server for tests: moto (PyPI `moto[server]`),
+//! installed into `.tools/venv` by `scripts/test`, served one request at a
+//! time by `tests/moto_serial.py` (see there why) on a free loopback port,
+//! and stopped when dropped.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -19,45 +20,67 @@ impl Drop for Moto {
     }
 }
 
-fn server_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("GREENLIGHT_MOTO_SERVER") {
+/// The Python that has moto installed.
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("GREENLIGHT_MOTO_PYTHON") {
         return PathBuf::from(p);
     }
-    crate::repo().join(".tools/venv/bin/moto_server")
+    crate::repo().join(".tools/venv/bin/python")
 }
 
 impl Moto {
     /// Starts moto, or panics saying why: a test that needs it never passes without it.
     pub fn start() -> Moto {
-        let bin = server_binary();
+        let bin = python();
+        let script = crate::repo().join("tests/moto_serial.py");
         assert!(
             bin.exists(),
-            "moto_server is not installed at {}: run scripts/test, which installs it into .tools/venv (or set GREENLIGHT_MOTO_SERVER)",
+            "moto's Python is not at {}: run scripts/test, which installs moto[server] into .tools/venv (or set GREENLIGHT_MOTO_PYTHON)",
             bin.display()
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
-        let moto = Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start listening on port {port} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        // A port picked free can be taken before moto binds it (tests start in
+        // parallel): a server that exits right away is started again elsewhere.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free port");
+            let child = Command::new(&bin)
+                .arg(&script)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
+            let mut moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(Some(_)) = moto.child.try_wait() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    // Listening, and still ours a moment later.
+                    std::thread::sleep(Duration::from_millis(200));
+                    if let Ok(None) = moto.child.try_wait() {
+                        return moto;
+                    }
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "moto_server did not start listening on port {port} within 60 s"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-        moto
+        panic!(
+            "moto exited at start five times; run `{} {}` by hand to see why",
+            bin.display(),
+            script.display()
+        );
     }
 
     /// Turns on moto's execution of state machines (its Lambda tasks echo their payload).
@@ -73,6 +96,31 @@ impl Moto {
             "moto refused its config: {}",
             resp.status()
         );
+    }
+
+    /// The standard AWS configuration, pointed at moto.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .load()
+            .await
+    }
+
+    /// Every client the AWS functions use, pointed at moto.
+    pub async fn clients(&self) -> greenlight_aws::Clients {
+        let c = self.sdk_config().await;
+        let s3 = aws_sdk_s3::config::Builder::from(&c)
+            .force_path_style(true)
+            .build();
+        greenlight_aws::Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&c),
+            sfn: aws_sdk_sfn::Client::new(&c),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            eventbridge: aws_sdk_eventbridge::Client::new(&c),
+        }
     }
 
     pub fn sfn(&self) -> aws_sdk_sfn::Client {

@@ -28,6 +28,7 @@ impl Drop for Server {
 
 fn start_server(data: &Path) -> Server {
     let mut child = Command::new(binary())
+        .env_remove("ANTHROPIC_API_KEY")
         .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .arg("--samples")

@@ -137,6 +137,7 @@ pub trait Store: Send + Sync {
     async fn put_workspace(&self, ws: &Workspace) -> StoreResult<()>;
     async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>>;
     async fn put_member(&self, member: &Member) -> StoreResult<()>;
+    async fn get_member(&self, ws: &WorkspaceId, id: &MemberId) -> StoreResult<Option<Member>>;
     /// Stores a token by its hash only.
     async fn put_token(&self, token_hash: &str, member: &Member, dev_only: bool) -> StoreResult<()>;
     /// The member a token hash belongs to, and whether it is a dev-only token.

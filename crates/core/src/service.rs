@@ -40,6 +40,20 @@ pub struct Deps {
     pub config: Config,
 }
 
+/// The deterministic offline agents: the default `AgentRunner` when no LLM
+/// is configured, here and on AWS. Pure: no IO.
+pub struct OfflineAgents;
+
+#[async_trait::async_trait]
+impl AgentRunner for OfflineAgents {
+    async fn run(
+        &self,
+        input: greenlight_agents::AgentInput<'_>,
+    ) -> Result<greenlight_agents::AgentOutput, greenlight_agents::AgentError> {
+        greenlight_agents::run(&input)
+    }
+}
+
 /// The most characters a comment or feedback may hold.
 pub const MAX_TEXT_CHARS: usize = 4000;
 
@@ -156,6 +170,26 @@ impl Greenlight {
     /// Starts a run of a workflow, or a re-run of an earlier one with notes.
     #[instrument(skip(self, req), fields(workspace = %member.workspace_id))]
     pub async fn start_run(&self, member: &Member, req: StartRun) -> Result<RunView, Error> {
+        self.start_run_with_id(member, req, None).await
+    }
+
+    /// Starts a run under a given id (a run triggered by an event takes its
+    /// id from the event's, so a redelivered event starts nothing new: the
+    /// existing run is answered).
+    pub async fn start_run_with_id(
+        &self,
+        member: &Member,
+        req: StartRun,
+        run_id: Option<RunId>,
+    ) -> Result<RunView, Error> {
+        if let Some(id) = &run_id
+            && let Some(existing) = self.d.store.get_run(id).await?
+        {
+            if existing.run.workspace_id != member.workspace_id {
+                return Err(Error::invalid("run_id", "is taken"));
+            }
+            return Ok(RunView::from(&existing));
+        }
         let (workflow, brief, rerun_of) = match &req.rerun_of {
             Some(prev) => {
                 let old = self
@@ -265,7 +299,7 @@ impl Greenlight {
         }
 
         let now = self.now();
-        let run_id = RunId::generate();
+        let run_id = run_id.unwrap_or_else(RunId::generate);
         let run = Run {
             id: run_id.clone(),
             workspace_id: member.workspace_id.clone(),

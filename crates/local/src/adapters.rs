@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use greenlight_core::Greenlight;
 use greenlight_core::ids::RunId;
-use greenlight_core::ports::{
-    AgentRunner, BlobError, BlobStore, ExecutionStatus, Orchestrator, OrchestratorError,
-};
+use greenlight_core::ports::{BlobError, BlobStore, ExecutionStatus, Orchestrator, OrchestratorError};
 use greenlight_core::service::ExecutionOutcome;
 use greenlight_engine::{Engine, EngineError, ExecutionRecord, Failure, Invoker, Listener};
 use serde_json::Value;
@@ -143,18 +141,8 @@ impl Orchestrator for EngineOrchestrator {
     }
 }
 
-/// The deterministic offline agents.
-pub struct OfflineAgents;
-
-#[async_trait]
-impl AgentRunner for OfflineAgents {
-    async fn run(
-        &self,
-        input: greenlight_agents::AgentInput<'_>,
-    ) -> Result<greenlight_agents::AgentOutput, greenlight_agents::AgentError> {
-        greenlight_agents::run(&input)
-    }
-}
+/// The deterministic offline agents (the default without an LLM key).
+pub use greenlight_core::service::OfflineAgents;
 
 /// Assets as files under the data directory.
 pub struct FileBlobs {

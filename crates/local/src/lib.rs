@@ -1,6 +1,8 @@
 //! The embedded runtime: Greenlight on one machine. SQLite store, the local
-//! engine running the committed ASL, the offline agents, files for assets,
-//! the in-process resumer, and seeding from `samplesdata/`.
+//! engine running the committed ASL, the offline agents (or, with
+//! `ANTHROPIC_API_KEY` set, the agents of `greenlight-llm` over the Anthropic
+//! Messages API), files for assets, the in-process resumer, and seeding from
+//! `samplesdata/`.
 
 mod adapters;
 mod seed;
@@ -10,6 +12,7 @@ pub use seed::{SeedError, seed_from_dir};
 
 use adapters::{EngineOrchestrator, Finalizer, LateInvoker, OfflineAgents};
 use anyhow::Context;
+use greenlight_core::ports::AgentRunner;
 use greenlight_core::recipes::RecipeBook;
 use greenlight_core::{Config, Deps, Greenlight, SystemClock};
 use greenlight_engine::Engine;
@@ -34,6 +37,63 @@ pub struct Options {
     pub priced_model: String,
     /// Scales retry intervals of the engine (1.0 in production; tests may use 0).
     pub retry_scale: f64,
+    /// Which agents run; [`Options::new`] reads it from the environment.
+    pub agents: AgentsMode,
+}
+
+/// Which agents a runtime runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentsMode {
+    /// The deterministic offline model.
+    Offline,
+    /// A real model over the Anthropic Messages API (`greenlight_llm::LlmAgents`),
+    /// configured from `ANTHROPIC_API_KEY`, `GREENLIGHT_LLM_MODEL`,
+    /// `ANTHROPIC_BASE_URL`, …, with the Studio at `GREENLIGHT_STUDIO_URL`
+    /// when that is set and the local renderer otherwise.
+    Anthropic,
+}
+
+impl AgentsMode {
+    /// `Anthropic` when `ANTHROPIC_API_KEY` is set (and not blank), else `Offline`.
+    pub fn from_env() -> AgentsMode {
+        if std::env::var("ANTHROPIC_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
+            AgentsMode::Anthropic
+        } else {
+            AgentsMode::Offline
+        }
+    }
+}
+
+/// Builds the agents `mode` names, reading the clients' configuration from
+/// the environment once, and logs which (never the key).
+pub fn build_agents(mode: AgentsMode) -> anyhow::Result<Arc<dyn AgentRunner>> {
+    use greenlight_llm::{AnthropicClient, LlmAgents, LocalStudio, Studio, StudioClient};
+    match mode {
+        AgentsMode::Offline => {
+            info!("agents: the offline model (set ANTHROPIC_API_KEY to use the Anthropic API)");
+            Ok(Arc::new(OfflineAgents))
+        }
+        AgentsMode::Anthropic => {
+            let llm = AnthropicClient::from_env().context("configuring the Anthropic API client")?;
+            let hosted = std::env::var("GREENLIGHT_STUDIO_URL").is_ok_and(|u| !u.trim().is_empty());
+            let (studio, studio_name): (Arc<dyn Studio>, String) = if hosted {
+                let client = StudioClient::from_env().context("configuring the Studio client")?;
+                let url = client.config().base_url.clone();
+                (Arc::new(client), url)
+            } else {
+                (Arc::new(LocalStudio), "local renderer".into())
+            };
+            info!(
+                model = %llm.config().model,
+                base_url = %llm.config().base_url,
+                timeout_secs = llm.config().timeout.as_secs_f64(),
+                max_retries = llm.config().retry.max_retries,
+                studio = %studio_name,
+                "agents: the Anthropic Messages API"
+            );
+            Ok(Arc::new(LlmAgents::new(Arc::new(llm), Some(studio))))
+        }
+    }
 }
 
 impl Options {
@@ -46,6 +106,7 @@ impl Options {
             priced_model: std::env::var("GREENLIGHT_PRICED_MODEL")
                 .unwrap_or_else(|_| "claude-sonnet-4-5".into()),
             retry_scale: 1.0,
+            agents: AgentsMode::from_env(),
         }
     }
 }
@@ -100,7 +161,7 @@ impl Local {
         let app = Arc::new(Greenlight::new(Deps {
             store: Arc::new(store.clone()),
             orchestrator: Arc::new(EngineOrchestrator(engine.clone())),
-            agents: Arc::new(OfflineAgents),
+            agents: build_agents(opts.agents)?,
             blobs: Arc::new(FileBlobs::new(opts.data_dir.join("blobs"))),
             clock: Arc::new(SystemClock),
             recipes: book,

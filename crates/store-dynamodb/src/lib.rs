@@ -511,6 +511,18 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    async fn get_member(&self, ws: &WorkspaceId, id: &MemberId) -> Res<Option<Member>> {
+        let Some(m) = self.get(&ws_pk(ws), &format!("MEMBER#{id}")).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Member {
+            workspace_id: ws.clone(),
+            id: id.clone(),
+            name: get_s(&m, "name")?.to_string(),
+            roles: json_of(get_s(&m, "roles")?)?,
+        }))
+    }
+
     async fn put_token(&self, token_hash: &str, m: &Member, dev_only: bool) -> Res<()> {
         let mut item = Item::new();
         item.insert("PK".into(), s(format!("TOKEN#{token_hash}")));

@@ -428,6 +428,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_member(&self, ws: &WorkspaceId, id: &MemberId) -> Res<Option<Member>> {
+        let (ws, id) = (ws.clone(), id.clone());
+        self.tx(move |tx| {
+            let row = tx
+                .query_row(
+                    "SELECT name, roles FROM members WHERE workspace_id = ?1 AND id = ?2",
+                    params![ws.as_str(), id.as_str()],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            row.map(|(name, roles)| {
+                Ok(Member {
+                    workspace_id: ws.clone(),
+                    id: id.clone(),
+                    name,
+                    roles: from_json(&roles)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
     async fn put_token(&self, token_hash: &str, m: &Member, dev_only: bool) -> Res<()> {
         let (hash, m) = (token_hash.to_string(), m.clone());
         self.tx(move |tx| {

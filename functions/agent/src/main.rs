@@ -1,0 +1,19 @@
+//! An agent task (`{run_id, step_key}`); deployed once per agent, the agent
+//! named by `GREENLIGHT_AGENT` (e.g. `listing_optimizer`).
+
+use greenlight_aws::{Clients, Settings, app, function_for_agent, task};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let function = function_for_agent(&std::env::var("GREENLIGHT_AGENT").unwrap_or_default())?;
+    let settings = Settings::from_env()?;
+    let app = app(&settings, &Clients::from_env().await)?;
+    let (app, function) = (&app, function.as_str());
+    lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
+        task(app, function, e.payload).await
+    }))
+    .await
+}

@@ -1,0 +1,429 @@
+//! The production path end to end on moto: the Lambda handlers of
+//! `functions/` over DynamoDB, Step Functions (running the committed ASL),
+//! S3 and EventBridge. moto's own Lambda tasks only echo, so the test plays
+//! Lambda: it hands every task Step Functions schedules to the handler the
+//! deployed function would run, in the order they were scheduled.
+
+use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_sdk_sfn::types::{ExecutionStatus as SfnStatus, HistoryEventType};
+use greenlight_aws::{BriefSubmitted, Clients, EventPublisher, ExecutionStatusChange, Settings};
+use greenlight_core::Greenlight;
+use greenlight_core::ids::{MemberId, WorkspaceId};
+use greenlight_core::model::Verdict;
+use greenlight_core::service::DecideRequest;
+use greenlight_store_dynamodb::DynamoStore;
+use greenlight_tests::moto::Moto;
+use greenlight_tests::{repo, samples};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:greenlight-";
+
+fn fixture(name: &str) -> Value {
+    let path = samples().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+struct Stack {
+    app: Arc<Greenlight>,
+    clients: Clients,
+    settings: Settings,
+    queue_url: String,
+    _moto: Moto,
+}
+
+async fn stack() -> Stack {
+    let moto = Moto::start();
+    moto.execute_state_machines().await;
+    let clients = moto.clients().await;
+    let table = "greenlight";
+    DynamoStore::new(clients.dynamodb.clone(), table)
+        .create_table()
+        .await
+        .unwrap();
+    clients
+        .s3
+        .create_bucket()
+        .bucket("greenlight-assets")
+        .send()
+        .await
+        .unwrap();
+    let mut asl = std::fs::read_to_string(repo().join("state-machines/campaign-launch.asl.json")).unwrap();
+    for p in greenlight_recipes::all_function_placeholders() {
+        asl = asl.replace(&format!("${{{p}}}"), &format!("{LAMBDA}{p}"));
+    }
+    let machine = clients
+        .sfn
+        .create_state_machine()
+        .name("greenlight-campaign-launch")
+        .definition(asl)
+        .role_arn("arn:aws:iam::123456789012:role/greenlight-state-machines")
+        .send()
+        .await
+        .unwrap();
+    // The event bus, with a rule delivering Greenlight's events to a queue.
+    let bus = "greenlight";
+    let events = &clients.eventbridge;
+    events.create_event_bus().name(bus).send().await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("greenlight-events")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:greenlight-events";
+    events
+        .put_rule()
+        .name("greenlight-run-events")
+        .event_bus_name(bus)
+        .event_pattern(json!({"source": ["greenlight"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("greenlight-run-events")
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let settings = Settings {
+        table: table.into(),
+        bucket: "greenlight-assets".into(),
+        event_bus: bus.into(),
+        state_machines: HashMap::from([("campaign-launch".into(), machine.state_machine_arn().to_string())]),
+        priced_model: "claude-sonnet-4-5".into(),
+    };
+    let app = greenlight_aws::app(&settings, &clients).unwrap();
+    let seeded = greenlight_local::seed_from_dir(app.store().as_ref(), &samples(), false)
+        .await
+        .unwrap();
+    assert!(seeded >= 2);
+    Stack {
+        app,
+        clients,
+        settings,
+        queue_url,
+        _moto: moto,
+    }
+}
+
+impl Stack {
+    fn execution_arn(&self, run_id: &str) -> String {
+        let machine = &self.settings.state_machines["campaign-launch"];
+        format!(
+            "{}:{run_id}",
+            machine.replacen(":stateMachine:", ":execution:", 1)
+        )
+    }
+
+    /// Runs every task Step Functions scheduled that has not run yet, through
+    /// its function's handler; returns how many ran.
+    async fn play_lambda(&self, run_id: &str, done: &mut HashSet<i64>) -> usize {
+        let history = self
+            .clients
+            .sfn
+            .get_execution_history()
+            .execution_arn(self.execution_arn(run_id))
+            .max_results(1000)
+            .send()
+            .await
+            .unwrap();
+        let mut ran = 0;
+        for e in history.events() {
+            if *e.r#type() != HistoryEventType::TaskScheduled || !done.insert(e.id()) {
+                continue;
+            }
+            let params: Value =
+                serde_json::from_str(e.task_scheduled_event_details().unwrap().parameters()).unwrap();
+            let function = params["FunctionName"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(LAMBDA)
+                .to_string();
+            let result = greenlight_aws::task(&self.app, &function, params["Payload"].clone()).await;
+            assert!(result.is_ok(), "{function} failed: {:?}", result.err());
+            ran += 1;
+        }
+        ran
+    }
+
+    async fn sfn_status(&self, run_id: &str) -> SfnStatus {
+        let d = self
+            .clients
+            .sfn
+            .describe_execution()
+            .execution_arn(self.execution_arn(run_id))
+            .send()
+            .await
+            .unwrap();
+        d.status().clone()
+    }
+}
+
+async fn until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_brief_event_runs_through_gates_to_its_report_on_the_aws_adapters() {
+    let s = stack().await;
+    let app = &s.app;
+    // The trigger: a Brief Submitted event starts a run named after the event; twice is once.
+    let event: EventBridgeEvent<BriefSubmitted> =
+        serde_json::from_value(fixture("eventbridge-brief-submitted.json")).unwrap();
+    let run_id = greenlight_aws::trigger(app, event.clone())
+        .await
+        .expect("run started");
+    assert_eq!(run_id, "run_6a7e8feb-b491-4cf7-a9f1-bf3703467718");
+    assert_eq!(
+        greenlight_aws::trigger(app, event).await.unwrap(),
+        run_id,
+        "a redelivered event starts nothing new"
+    );
+
+    // Play Lambda until the four gates wait in DynamoDB.
+    let member = app
+        .store()
+        .get_member(
+            &WorkspaceId::parse("demo").unwrap(),
+            &MemberId::parse("olivia").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut done = HashSet::new();
+    let mut pending = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending.len() < 4 {
+        s.play_lambda(&run_id, &mut done).await;
+        let run = app.run_view(&member, &run_id).await.unwrap();
+        pending = run
+            .steps
+            .iter()
+            .filter(|st| st.status.as_str() == "waiting_for_approval")
+            .map(|st| st.step_id.clone())
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "four gates never opened: {:?}",
+            run.steps
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let queue = app
+        .queue(
+            &member,
+            &Default::default(),
+            &greenlight_core::model::PageRequest {
+                limit: 50,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.items.len(), 4);
+    // The card's asset is on S3.
+    let card = app
+        .card(&member, &format!("{run_id}.publish_gate"))
+        .await
+        .unwrap();
+    let asset = card
+        .reasoning_trail
+        .iter()
+        .find_map(|t| t["asset_url"].as_str())
+        .expect("an asset")
+        .to_string();
+    let name = asset.rsplit('/').next().unwrap();
+    let (ct, bytes) = app.asset(&member, &run_id, name).await.unwrap();
+    assert_eq!(ct, "image/svg+xml");
+    assert!(String::from_utf8_lossy(&bytes).contains("<svg"));
+
+    // Decide all four; the stream processor delivers the resumes.
+    for step_id in &pending {
+        let req = DecideRequest {
+            verdict: Verdict::Approved,
+            comment: Some("Approved on AWS".into()),
+            feedback: None,
+            proposal_digest: None,
+        };
+        app.decide(&member, step_id, req).await.expect("decided");
+    }
+    let resume_record: DynamoDbEvent =
+        serde_json::from_value(fixture("dynamodb-stream-resume-insert.json")).unwrap();
+    let publisher = EventPublisher::new(s.clients.eventbridge.clone(), &s.settings.event_bus);
+    let response = greenlight_aws::stream(app, &publisher, resume_record).await;
+    assert!(response.batch_item_failures.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        s.play_lambda(&run_id, &mut done).await;
+        if s.sfn_status(&run_id).await == SfnStatus::Succeeded {
+            // Tasks scheduled after the last look still need their handler.
+            s.play_lambda(&run_id, &mut done).await;
+            break;
+        }
+        assert!(Instant::now() < deadline, "the execution never succeeded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The finalizer records the end from the status-change event.
+    let mut status = fixture("eventbridge-execution-status-change.json");
+    status["detail"]["name"] = json!(run_id);
+    let status: EventBridgeEvent<ExecutionStatusChange> = serde_json::from_value(status).unwrap();
+    greenlight_aws::finalize(app, status).await.unwrap();
+    let run = app.run_view(&member, &run_id).await.unwrap();
+    assert_eq!(run.status.as_str(), "succeeded");
+    let report = app.report(&member, &run_id).await.unwrap();
+    assert!(report["markdown"].as_str().unwrap().contains("Approved on AWS"));
+    let outbox = app
+        .outbox(
+            &member,
+            &greenlight_core::model::PageRequest {
+                limit: 50,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(outbox.items.len(), 4);
+
+    // Run events reach EventBridge (source greenlight, detail-type the event type) and a rule's queue.
+    let events = app.events(&member, &run_id, 0, 1000).await.unwrap();
+    assert!(events.len() > 10);
+    let published: DynamoDbEvent =
+        serde_json::from_value(fixture("dynamodb-stream-event-insert.json")).unwrap();
+    let response = greenlight_aws::stream(app, &publisher, published).await;
+    assert!(response.batch_item_failures.is_empty());
+    let sqs = aws_sdk_sqs::Client::new(&s._moto.sdk_config().await);
+    let received = sqs
+        .receive_message()
+        .queue_url(&s.queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<Value> = received
+        .messages()
+        .iter()
+        .filter_map(|m| m.body())
+        .filter_map(|b| serde_json::from_str(b).ok())
+        .collect();
+    let approved = bodies
+        .iter()
+        .find(|b| b["detail-type"] == "approval.approved")
+        .expect("the event reached the queue");
+    assert_eq!(approved["source"], "greenlight");
+    assert_eq!(
+        approved["detail"]["run_id"],
+        "run_6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+    );
+    assert_eq!(approved["detail"]["seq"], 7);
+}
+
+#[tokio::test]
+async fn a_rejection_on_aws_fails_the_run_and_the_execution() {
+    let s = stack().await;
+    let app = &s.app;
+    let mut event = fixture("eventbridge-brief-submitted.json");
+    event["id"] = json!("0b6cf1f0-52e1-4c1b-9d77-4d8f2a9b7a10");
+    let event: EventBridgeEvent<BriefSubmitted> = serde_json::from_value(event).unwrap();
+    let run_id = greenlight_aws::trigger(app, event).await.unwrap();
+    let member = app
+        .store()
+        .get_member(
+            &WorkspaceId::parse("demo").unwrap(),
+            &MemberId::parse("alice").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut done = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        s.play_lambda(&run_id, &mut done).await;
+        let run = app.run_view(&member, &run_id).await.unwrap();
+        if run
+            .steps
+            .iter()
+            .filter(|st| st.status.as_str() == "waiting_for_approval")
+            .count()
+            == 4
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "four gates never opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let req = DecideRequest {
+        verdict: Verdict::Rejected,
+        comment: None,
+        feedback: Some("too salesy".into()),
+        proposal_digest: None,
+    };
+    let resp = app
+        .decide(&member, &format!("{run_id}.listings_gate"), req)
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.run_error.as_deref(),
+        Some("Rejected at Listings: too salesy")
+    );
+    app.resume_pending().await.unwrap();
+    until("the execution to fail", || async {
+        s.sfn_status(&run_id).await == SfnStatus::Failed
+    })
+    .await;
+    let d = s
+        .clients
+        .sfn
+        .describe_execution()
+        .execution_arn(s.execution_arn(&run_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.error(), Some("Rejected"));
+    let run = app.run_view(&member, &run_id).await.unwrap();
+    assert_eq!(run.error.as_deref(), Some("Rejected at Listings: too salesy"));
+    assert!(
+        run.steps
+            .iter()
+            .filter(|st| st.kind == "approval_gate" && st.step_key != "listings_gate")
+            .all(|st| st.status.as_str() == "cancelled")
+    );
+    assert!(
+        app.queue(
+            &member,
+            &Default::default(),
+            &greenlight_core::model::PageRequest {
+                limit: 50,
+                cursor: None
+            }
+        )
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+    );
+}
