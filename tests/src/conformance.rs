@@ -278,6 +278,13 @@ async fn tokens(store: &dyn Store) {
     assert!(!dev);
     assert!(store.member_by_token("hash-dev").await.unwrap().unwrap().1);
     assert!(store.member_by_token("unknown").await.unwrap().is_none());
+    store.put_token("hash-revoked", &m, false).await.unwrap();
+    assert!(store.delete_token("hash-revoked").await.unwrap());
+    assert!(
+        !store.delete_token("hash-revoked").await.unwrap(),
+        "already revoked"
+    );
+    assert!(store.member_by_token("hash-revoked").await.unwrap().is_none());
     assert_eq!(
         store.get_member(&ws("one"), &m.id).await.unwrap(),
         Some(m.clone())

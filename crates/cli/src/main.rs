@@ -1,6 +1,7 @@
 //! `greenlight`: the local server (`greenlight dev`), a client of any
 //! Greenlight API, and the recipe compiler.
 
+mod admin;
 mod client;
 mod recipes;
 
@@ -33,6 +34,8 @@ enum Command {
     /// Recipes: validate them and compile them to Amazon States Language.
     #[command(subcommand)]
     Recipes(recipes::RecipesCmd),
+    /// Workspaces, members and API tokens, against a store (SQLite or DynamoDB).
+    Admin(admin::AdminArgs),
 }
 
 #[derive(Args)]
@@ -77,6 +80,7 @@ async fn main() -> std::process::ExitCode {
         Command::Approvals(cmd) => client::approvals(cmd).await,
         Command::Runs(cmd) => client::runs(cmd).await,
         Command::Recipes(cmd) => recipes::run(cmd),
+        Command::Admin(args) => admin::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

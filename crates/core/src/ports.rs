@@ -140,6 +140,8 @@ pub trait Store: Send + Sync {
     async fn get_member(&self, ws: &WorkspaceId, id: &MemberId) -> StoreResult<Option<Member>>;
     /// Stores a token by its hash only.
     async fn put_token(&self, token_hash: &str, member: &Member, dev_only: bool) -> StoreResult<()>;
+    /// Revokes a token; `false` if there was none with that hash.
+    async fn delete_token(&self, token_hash: &str) -> StoreResult<bool>;
     /// The member a token hash belongs to, and whether it is a dev-only token.
     async fn member_by_token(&self, token_hash: &str) -> StoreResult<Option<(Member, bool)>>;
 

@@ -540,6 +540,20 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    async fn delete_token(&self, token_hash: &str) -> Res<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("PK", s(format!("TOKEN#{token_hash}")))
+            .key("SK", s("TOKEN"))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
     async fn member_by_token(&self, token_hash: &str) -> Res<Option<(Member, bool)>> {
         let Some(t) = self.get(&format!("TOKEN#{token_hash}"), "TOKEN").await? else {
             return Ok(None);

@@ -466,6 +466,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delete_token(&self, token_hash: &str) -> Res<bool> {
+        let hash = token_hash.to_string();
+        self.tx(move |tx| {
+            Ok(tx
+                .execute("DELETE FROM tokens WHERE hash = ?1", [hash])
+                .map_err(db_err)?
+                == 1)
+        })
+        .await
+    }
+
     async fn member_by_token(&self, token_hash: &str) -> Res<Option<(Member, bool)>> {
         let hash = token_hash.to_string();
         self.tx(move |tx| {

@@ -1,0 +1,189 @@
+//! `greenlight admin`: workspaces, members and API tokens, straight against a
+//! store (the embedded SQLite file, or a DynamoDB table on AWS).
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use greenlight_core::ids::{MemberId, WorkspaceId};
+use greenlight_core::model::{Member, Workspace};
+use greenlight_core::money::Money;
+use greenlight_core::ports::Store;
+use greenlight_core::service::token_hash;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct AdminArgs {
+    /// The store: `sqlite:<path>` (e.g. sqlite:.greenlight/greenlight.sqlite3)
+    /// or `dynamodb:<table>` (the stack's TableName; AWS configuration from the environment).
+    #[arg(long, env = "GREENLIGHT_STORE")]
+    store: String,
+    #[command(subcommand)]
+    command: AdminCmd,
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    /// Members of a workspace.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// API tokens: shown once, stored only as a hash.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCmd {
+    /// Create (or update) a workspace with its monthly spend cap and brand data.
+    Create {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Monthly cap on external spend (ad budgets), US dollars.
+        #[arg(long)]
+        spend_cap_usd: f64,
+        /// A folder with the brand's data, as in samplesdata/workspaces/<id>/.
+        #[arg(long)]
+        brand_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCmd {
+    /// Add (or update) a member; `member` is always one of their roles.
+    Add {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// A role such as ops-lead (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Issue a token for a member; it is printed once and never stored in clear.
+    Issue {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        member: String,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// The token (read from GREENLIGHT_REVOKE_TOKEN if not given, to keep it out of shell history).
+        #[arg(long, env = "GREENLIGHT_REVOKE_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+}
+
+async fn open(spec: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        let store = greenlight_store_sqlite::SqliteStore::open(std::path::Path::new(path))
+            .with_context(|| format!("opening {path}"))?;
+        return Ok(Arc::new(store));
+    }
+    if let Some(table) = spec.strip_prefix("dynamodb:") {
+        return Ok(Arc::new(
+            greenlight_store_dynamodb::DynamoStore::from_env(table).await,
+        ));
+    }
+    bail!("--store must be sqlite:<path> or dynamodb:<table>, not `{spec}`")
+}
+
+/// A new API token: 32 random bytes from the operating system, hex.
+fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness from the operating system: {e}"))?;
+    Ok(format!(
+        "glt_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let store = open(&args.store).await?;
+    match args.command {
+        AdminCmd::Workspace(WorkspaceCmd::Create {
+            id,
+            name,
+            spend_cap_usd,
+            brand_dir,
+        }) => {
+            let id = WorkspaceId::parse(&id)?;
+            let spend_cap = Money::from_usd(spend_cap_usd)
+                .filter(|m| *m >= Money::ZERO)
+                .context("--spend-cap-usd must be a number ≥ 0")?;
+            let data = greenlight_agents::load_workspace_dir(&brand_dir)
+                .with_context(|| format!("loading the brand data in {}", brand_dir.display()))?;
+            let ws = Workspace {
+                id: id.clone(),
+                name,
+                spend_cap,
+                data: serde_json::to_value(&data)?,
+            };
+            store.put_workspace(&ws).await?;
+            println!(
+                "workspace {id}: {} ({} products, spend cap {spend_cap}/month)",
+                ws.name,
+                data.products.len()
+            );
+        }
+        AdminCmd::Member(MemberCmd::Add {
+            workspace,
+            id,
+            name,
+            mut roles,
+        }) => {
+            let ws = WorkspaceId::parse(&workspace)?;
+            if store.get_workspace(&ws).await?.is_none() {
+                bail!("no workspace {ws}: create it first with `greenlight admin workspace create`");
+            }
+            if !roles.iter().any(|r| r == "member") {
+                roles.insert(0, "member".into());
+            }
+            let member = Member {
+                workspace_id: ws.clone(),
+                id: MemberId::parse(&id)?,
+                name,
+                roles,
+            };
+            store.put_member(&member).await?;
+            println!(
+                "member {} of {ws}: {} ({})",
+                member.id,
+                member.name,
+                member.roles.join(", ")
+            );
+        }
+        AdminCmd::Token(TokenCmd::Issue { workspace, member }) => {
+            let ws = WorkspaceId::parse(&workspace)?;
+            let id = MemberId::parse(&member)?;
+            let member = store.get_member(&ws, &id).await?.with_context(|| {
+                format!("no member {id} in workspace {ws}: add them with `greenlight admin member add`")
+            })?;
+            let token = new_token()?;
+            store.put_token(&token_hash(&token), &member, false).await?;
+            eprintln!(
+                "token for {} ({id}) in {ws}; it is shown this once and stored only as a hash:",
+                member.name
+            );
+            println!("{token}");
+        }
+        AdminCmd::Token(TokenCmd::Revoke { token }) => {
+            if !store.delete_token(&token_hash(&token)).await? {
+                bail!("no such token (already revoked, or never issued)");
+            }
+            println!("revoked");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! `greenlight admin` against the embedded store, then the token it issued
+//! used against `greenlight dev` on that store, then revoked.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn greenlight() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_greenlight"));
+    c.env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GREENLIGHT_STORE")
+        .stdin(Stdio::null());
+    c
+}
+
+fn admin(store: &str, args: &[&str]) -> (bool, String, String) {
+    let out = greenlight()
+        .args(["admin", "--store", store])
+        .args(args)
+        .output()
+        .expect("greenlight runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn get(url: &str, token: &str) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+#[test]
+fn admin_creates_a_workspace_member_and_token_that_the_api_accepts_until_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("greenlight.sqlite3").display());
+    let brand = greenlight_tests::samples().join("workspaces/harbor");
+    let brand = brand.to_str().unwrap();
+    let (ok, out, err) = admin(
+        &store,
+        &[
+            "workspace",
+            "create",
+            "--id",
+            "acme",
+            "--name",
+            "Acme Outdoors",
+            "--spend-cap-usd",
+            "2500",
+            "--brand-dir",
+            brand,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("$2,500.00"), "{out}");
+    // A member of a workspace that does not exist is refused, naming it.
+    let (ok, _, err) = admin(
+        &store,
+        &[
+            "member",
+            "add",
+            "--workspace",
+            "nope",
+            "--id",
+            "ann",
+            "--name",
+            "Ann",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("no workspace nope"), "{err}");
+    let (ok, out, err) = admin(
+        &store,
+        &[
+            "member",
+            "add",
+            "--workspace",
+            "acme",
+            "--id",
+            "ann",
+            "--name",
+            "Ann Lee",
+            "--role",
+            "ops-lead",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("member, ops-lead"), "{out}");
+    let (ok, token, err) = admin(
+        &store,
+        &["token", "issue", "--workspace", "acme", "--member", "ann"],
+    );
+    assert!(ok, "{err}");
+    let token = token.trim().to_string();
+    assert!(token.starts_with("glt_") && token.len() == 68, "{token}");
+    // Stored only as a hash: the clear token is nowhere in the database file.
+    let db = std::fs::read(dir.path().join("greenlight.sqlite3")).unwrap();
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
+
+    // The API on that store accepts it.
+    let mut child = greenlight()
+        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--samples")
+        .arg(greenlight_tests::samples())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("address printed").unwrap();
+        if let Some(rest) = line.strip_prefix("Greenlight is running at ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    assert_eq!(get(&format!("{url}/api/me"), &token), 200);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let me: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{url}/api/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(me["workspace_id"], "acme");
+    assert_eq!(me["roles"], serde_json::json!(["member", "ops-lead"]));
+
+    let (ok, _, err) = greenlight()
+        .args(["admin", "--store", &store, "token", "revoke"])
+        .env("GREENLIGHT_REVOKE_TOKEN", &token)
+        .output()
+        .map(|o| {
+            (
+                o.status.success(),
+                String::new(),
+                String::from_utf8_lossy(&o.stderr).to_string(),
+            )
+        })
+        .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(get(&format!("{url}/api/me"), &token), 401);
+    let _ = child.kill();
+    let _ = child.wait();
+    let (ok, _, err) = admin(&store, &["token", "revoke", "--token", &token]);
+    assert!(!ok);
+    assert!(err.contains("no such token"), "{err}");
+}
+
+#[test]
+fn admin_works_against_dynamodb() {
+    use greenlight_core::ports::Store;
+    let moto = greenlight_tests::moto::Moto::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = greenlight_store_dynamodb::DynamoStore::new(moto.dynamodb(), "greenlight");
+    rt.block_on(store.create_table()).unwrap();
+    let run = |args: &[&str]| {
+        let out = greenlight()
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .args(["admin", "--store", "dynamodb:greenlight"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let brand = greenlight_tests::samples().join("workspaces/rival");
+    run(&[
+        "workspace",
+        "create",
+        "--id",
+        "beans",
+        "--name",
+        "Beans",
+        "--spend-cap-usd",
+        "1000",
+        "--brand-dir",
+        brand.to_str().unwrap(),
+    ]);
+    run(&[
+        "member",
+        "add",
+        "--workspace",
+        "beans",
+        "--id",
+        "bo",
+        "--name",
+        "Bo",
+    ]);
+    let token = run(&["token", "issue", "--workspace", "beans", "--member", "bo"]);
+    let (member, dev) = rt
+        .block_on(store.member_by_token(&greenlight_core::service::token_hash(&token)))
+        .unwrap()
+        .expect("the token's hash is in the table");
+    assert_eq!(member.id.as_str(), "bo");
+    assert!(!dev, "admin tokens are not dev-only");
+    let ws = rt
+        .block_on(store.get_workspace(&greenlight_core::ids::WorkspaceId::parse("beans").unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ws.spend_cap,
+        greenlight_core::money::Money::from_usd(1000.0).unwrap()
+    );
+}
