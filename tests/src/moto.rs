@@ -145,3 +145,23 @@ impl Moto {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 }
+
+/// Creates the committed Campaign Launch state machine in moto, every
+/// placeholder substituted with `<function prefix><placeholder>`; returns its ARN.
+pub async fn create_campaign_launch(sfn: &aws_sdk_sfn::Client, function_prefix: &str) -> String {
+    let mut asl = std::fs::read_to_string(crate::repo().join("state-machines/campaign-launch.asl.json"))
+        .expect("committed ASL");
+    for p in greenlight_recipes::all_function_placeholders() {
+        asl = asl.replace(&format!("${{{p}}}"), &format!("{function_prefix}{p}"));
+    }
+    assert!(!asl.contains("${"), "every placeholder substituted");
+    sfn.create_state_machine()
+        .name("greenlight-campaign-launch")
+        .definition(asl)
+        .role_arn("arn:aws:iam::123456789012:role/greenlight-state-machines")
+        .send()
+        .await
+        .expect("state machine created")
+        .state_machine_arn()
+        .to_string()
+}

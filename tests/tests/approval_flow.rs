@@ -703,3 +703,38 @@ async fn the_spend_cap_admits_only_what_fits_even_when_approvals_race() {
     let (_, audit) = app.get(OLIVIA, "/api/audit").await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_post_launch_loop_triages_the_post_its_launch_sent() {
+    let app = TestApp::spawn().await;
+    let (launch, run) = launch(&app).await;
+    for key in GATES {
+        let (status, body) = approve(&app, ALICE, &step_id(&run, key), json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    app.wait_status(ALICE, &launch, "succeeded").await;
+    let (status, body) = app
+        .post(ALICE, "/api/runs", json!({"workflow": "post-launch-loop", "brief": {"title": "Spring follow-up", "launch_run_id": launch}}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let lp = body["run_id"].as_str().unwrap().to_string();
+    let run = app.wait_status(ALICE, &lp, "succeeded").await;
+    let triage = &step(&run, "comment_triage")["output"];
+    assert_eq!(triage["post_id"], format!("post-{launch}"), "{triage}");
+    // A run that is not a succeeded Campaign Launch of the workspace is refused.
+    let (status, body) = app
+        .post(
+            ALICE,
+            "/api/runs",
+            json!({"workflow": "post-launch-loop", "brief": {"title": "x", "launch_run_id": lp}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("launch_run_id"),
+        "{body}"
+    );
+}

@@ -14,7 +14,7 @@ use greenlight_core::model::Verdict;
 use greenlight_core::service::DecideRequest;
 use greenlight_store_dynamodb::DynamoStore;
 use greenlight_tests::moto::Moto;
-use greenlight_tests::{repo, samples};
+use greenlight_tests::samples;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -51,19 +51,7 @@ async fn stack() -> Stack {
         .send()
         .await
         .unwrap();
-    let mut asl = std::fs::read_to_string(repo().join("state-machines/campaign-launch.asl.json")).unwrap();
-    for p in greenlight_recipes::all_function_placeholders() {
-        asl = asl.replace(&format!("${{{p}}}"), &format!("{LAMBDA}{p}"));
-    }
-    let machine = clients
-        .sfn
-        .create_state_machine()
-        .name("greenlight-campaign-launch")
-        .definition(asl)
-        .role_arn("arn:aws:iam::123456789012:role/greenlight-state-machines")
-        .send()
-        .await
-        .unwrap();
+    let machine = greenlight_tests::moto::create_campaign_launch(&clients.sfn, LAMBDA).await;
     // The event bus, with a rule delivering Greenlight's events to a queue.
     let bus = "greenlight";
     let events = &clients.eventbridge;
@@ -105,7 +93,7 @@ async fn stack() -> Stack {
         table: table.into(),
         bucket: "greenlight-assets".into(),
         event_bus: bus.into(),
-        state_machines: HashMap::from([("campaign-launch".into(), machine.state_machine_arn().to_string())]),
+        state_machines: HashMap::from([("campaign-launch".into(), machine)]),
         priced_model: "claude-sonnet-4-5".into(),
     };
     let app = greenlight_aws::app(&settings, &clients).unwrap();

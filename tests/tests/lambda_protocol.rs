@@ -187,22 +187,11 @@ async fn the_lambda_binaries_answer_through_the_runtime_protocol() {
         .send()
         .await
         .unwrap();
-    let mut asl = std::fs::read_to_string(repo().join("state-machines/campaign-launch.asl.json")).unwrap();
-    for p in greenlight_recipes::all_function_placeholders() {
-        asl = asl.replace(
-            &format!("${{{p}}}"),
-            &format!("arn:aws:lambda:us-east-1:123456789012:function:{p}"),
-        );
-    }
-    let machine = clients
-        .sfn
-        .create_state_machine()
-        .name("greenlight-campaign-launch")
-        .definition(asl)
-        .role_arn("arn:aws:iam::123456789012:role/sfn")
-        .send()
-        .await
-        .unwrap();
+    let machine = greenlight_tests::moto::create_campaign_launch(
+        &clients.sfn,
+        "arn:aws:lambda:us-east-1:123456789012:function:",
+    )
+    .await;
     greenlight_local::seed_from_dir(&store, &samples(), false)
         .await
         .unwrap();
@@ -218,7 +207,7 @@ async fn the_lambda_binaries_answer_through_the_runtime_protocol() {
         .await
         .unwrap();
 
-    let watch = start_watch(&function_env(&moto, machine.state_machine_arn()));
+    let watch = start_watch(&function_env(&moto, &machine));
     let w = &watch;
     // The API through its function URL (API Gateway v2 payloads).
     let (status, body) = api(w, reqwest::Method::GET, "/healthz", None).await;

@@ -8,7 +8,7 @@ use greenlight_core::ids::RunId;
 use greenlight_core::ports::{ExecutionStatus, Orchestrator, OrchestratorError};
 use greenlight_orchestrator_sfn::SfnOrchestrator;
 use greenlight_tests::moto::Moto;
-use greenlight_tests::repo;
+
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,20 +18,7 @@ const FAKE_LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:greenl
 async fn setup(moto: &Moto) -> (SfnOrchestrator, String) {
     moto.execute_state_machines().await;
     let client = moto.sfn();
-    let mut asl = std::fs::read_to_string(repo().join("state-machines/campaign-launch.asl.json")).unwrap();
-    for p in greenlight_recipes::all_function_placeholders() {
-        asl = asl.replace(&format!("${{{p}}}"), &format!("{FAKE_LAMBDA}{p}"));
-    }
-    assert!(!asl.contains("${"), "every placeholder substituted");
-    let machine = client
-        .create_state_machine()
-        .name("greenlight-campaign-launch")
-        .definition(asl)
-        .role_arn("arn:aws:iam::123456789012:role/greenlight-state-machines")
-        .send()
-        .await
-        .expect("state machine created");
-    let arn = machine.state_machine_arn().to_string();
+    let arn = greenlight_tests::moto::create_campaign_launch(&client, FAKE_LAMBDA).await;
     let machines = HashMap::from([("campaign-launch".to_string(), arn.clone())]);
     (SfnOrchestrator::new(client, machines), arn)
 }

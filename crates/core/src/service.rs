@@ -856,6 +856,71 @@ impl Greenlight {
         }
     }
 
+    /// For a Post-Launch Loop with `launch_run_id`, the post to triage is the
+    /// one that launch sent: its caption, as the workspace's newest post, with
+    /// the comments the platform gave it (in the sample data, those of the
+    /// latest sample post: no real platform answers here).
+    async fn put_launch_post_first(&self, run: &Run, data: &mut WorkspaceData) -> Result<(), StoreError> {
+        let Some(launch) = run.brief.get("launch_run_id").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let Ok(launch) = RunId::parse(launch) else {
+            return Ok(());
+        };
+        let key = StepKey::parse("post").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let page = PageRequest {
+            limit: 200,
+            cursor: None,
+        };
+        let mut cursor = None;
+        loop {
+            let p = self
+                .d
+                .store
+                .list_outbox(
+                    &run.workspace_id,
+                    &PageRequest {
+                        cursor,
+                        ..page.clone()
+                    },
+                )
+                .await?;
+            if let Some(item) = p.items.iter().find(|i| i.run_id == launch && i.step_key == key) {
+                let caption = item
+                    .payload
+                    .pointer("/post_caption/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let tags: Vec<&str> = item
+                    .payload
+                    .pointer("/post_caption/hashtags")
+                    .and_then(Value::as_array)
+                    .map(|t| t.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let comments = data.posts.first().map(|p| p.comments.clone()).unwrap_or_default();
+                data.posts.insert(
+                    0,
+                    greenlight_agents::Post {
+                        id: format!("post-{launch}"),
+                        platform: "instagram".into(),
+                        posted_at: item.sent_at.to_string(),
+                        caption: format!("{caption}\n\n{}", tags.join(" ")).trim().to_string(),
+                        product_ids: match self.d.store.get_run(&launch).await? {
+                            Some(l) => run_products(&l.run),
+                            None => Vec::new(),
+                        },
+                        comments,
+                    },
+                );
+                return Ok(());
+            }
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(()),
+            }
+        }
+    }
+
     async fn run_agent_step(
         &self,
         record: &RunRecord,
@@ -909,7 +974,12 @@ impl Greenlight {
             .await
             .map_err(retryable)?
             .ok_or_else(|| TaskError::new(task_errors::AGENT_FAILED, "the run's workspace is gone"))?;
-        let data = Self::workspace_data(&ws).map_err(|e| TaskError::new(task_errors::AGENT_FAILED, e))?;
+        let mut data = Self::workspace_data(&ws).map_err(|e| TaskError::new(task_errors::AGENT_FAILED, e))?;
+        if agent_id == AgentId::CommentTriage {
+            self.put_launch_post_first(&record.run, &mut data)
+                .await
+                .map_err(retryable)?;
+        }
         let mut finished: Vec<&StepRecord> = record.steps.iter().filter(|s| s.status.is_final()).collect();
         finished.sort_by_key(|s| s.finished_at);
         let prior: Vec<PriorStep> = finished
@@ -1350,6 +1420,14 @@ pub fn checklist(own: &[String]) -> Vec<String> {
         .map(|s| s.to_string())
         .chain(own.iter().cloned())
         .collect()
+}
+
+fn run_products(run: &Run) -> Vec<String> {
+    run.brief
+        .get("products")
+        .and_then(Value::as_array)
+        .map(|p| p.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// Where a run's rendered asset is kept in the blob store.

@@ -31,6 +31,19 @@ fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E
     OrchestratorError::Unavailable(DisplayErrorContext(&e).to_string())
 }
 
+/// A token that names no waiting task (used, timed out, or its branch
+/// closed) is `InvalidToken`; anything else is the service being unavailable.
+fn token_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+    invalid: impl Fn(&E) -> bool,
+) -> OrchestratorError {
+    if e.as_service_error().is_some_and(invalid) {
+        OrchestratorError::InvalidToken
+    } else {
+        unavailable(e)
+    }
+}
+
 fn clip(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
@@ -88,26 +101,18 @@ impl Orchestrator for SfnOrchestrator {
     }
 
     async fn send_task_success(&self, token: &str, output: Value) -> Result<(), OrchestratorError> {
-        match self
+        let sent = self
             .client
             .send_task_success()
             .task_token(token)
             .output(output.to_string())
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let invalid = e.as_service_error().is_some_and(|s| {
-                    s.is_invalid_token() || s.is_task_timed_out() || s.is_task_does_not_exist()
-                });
-                if invalid {
-                    Err(OrchestratorError::InvalidToken)
-                } else {
-                    Err(unavailable(e))
-                }
-            }
-        }
+            .await;
+        sent.map(drop).map_err(|e| {
+            token_error(e, |s| {
+                s.is_invalid_token() || s.is_task_timed_out() || s.is_task_does_not_exist()
+            })
+        })
     }
 
     async fn send_task_failure(
@@ -116,7 +121,7 @@ impl Orchestrator for SfnOrchestrator {
         error: &str,
         cause: &str,
     ) -> Result<(), OrchestratorError> {
-        let result = self
+        let sent = self
             .client
             .send_task_failure()
             .task_token(token)
@@ -124,19 +129,11 @@ impl Orchestrator for SfnOrchestrator {
             .cause(clip(cause, MAX_CAUSE))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let invalid = e.as_service_error().is_some_and(|s| {
-                    s.is_invalid_token() || s.is_task_timed_out() || s.is_task_does_not_exist()
-                });
-                if invalid {
-                    Err(OrchestratorError::InvalidToken)
-                } else {
-                    Err(unavailable(e))
-                }
-            }
-        }
+        sent.map(drop).map_err(|e| {
+            token_error(e, |s| {
+                s.is_invalid_token() || s.is_task_timed_out() || s.is_task_does_not_exist()
+            })
+        })
     }
 
     async fn execution_status(

@@ -286,6 +286,28 @@ impl DynamoStore {
     }
 }
 
+/// A step's transition as an update, conditioned on the status it was read in.
+fn step_transition(u: &StepUpdate, current: &str) -> Upd {
+    let mut upd = Upd::new()
+        .set("status", s(u.to.as_str()))
+        .when("#status = :current")
+        .value(":current", s(current))
+        .name("#status", "status");
+    if let Some(t) = u.started_at {
+        upd = upd.set("started_at", s(t.to_string()));
+    }
+    if let Some(t) = u.finished_at {
+        upd = upd.set("finished_at", s(t.to_string()));
+    }
+    if let Some(r) = &u.result {
+        upd = upd
+            .set("output", s(r.output.to_string()))
+            .set("trail", s(Value::Array(r.trail.clone()).to_string()))
+            .set("cost", n(r.cost.micros()));
+    }
+    upd
+}
+
 fn step_from_item(run: &RunId, item: &Item) -> Res<(i64, StepRecord)> {
     Ok((
         get_n(item, "position")?,
@@ -693,23 +715,7 @@ impl Store for DynamoStore {
             if !u.from.iter().any(|f| f.as_str() == current) {
                 return Ok(Attempt::Done(false));
             }
-            let mut upd = Upd::new()
-                .set("status", s(u.to.as_str()))
-                .when("#status = :current")
-                .value(":current", s(&current))
-                .name("#status", "status");
-            if let Some(t) = u.started_at {
-                upd = upd.set("started_at", s(t.to_string()));
-            }
-            if let Some(t) = u.finished_at {
-                upd = upd.set("finished_at", s(t.to_string()));
-            }
-            if let Some(r) = &u.result {
-                upd = upd
-                    .set("output", s(r.output.to_string()))
-                    .set("trail", s(Value::Array(r.trail.clone()).to_string()))
-                    .set("cost", n(r.cost.micros()));
-            }
+            let upd = step_transition(u, &current);
             let at = u.finished_at.or(u.started_at).unwrap_or_else(now);
             let mut items = vec![self.update(&pk, &sk, upd)];
             if !u.events.is_empty() {
@@ -1133,22 +1139,7 @@ impl Store for DynamoStore {
             out.insert("sent_at".into(), s(item.sent_at.to_string()));
             out.insert("GSI1PK".into(), s(format!("WS#{}#OUTBOX", item.workspace_id)));
             out.insert("GSI1SK".into(), s(format!("{}#{}", item.sent_at, item.step_id)));
-            let mut upd = Upd::new()
-                .set("status", s(u.to.as_str()))
-                .when("#status = :current")
-                .value(":current", s(&current))
-                .name("#status", "status");
-            if let Some(t) = u.started_at {
-                upd = upd.set("started_at", s(t.to_string()));
-            }
-            if let Some(t) = u.finished_at {
-                upd = upd.set("finished_at", s(t.to_string()));
-            }
-            if let Some(r) = &u.result {
-                upd = upd
-                    .set("output", s(r.output.to_string()))
-                    .set("cost", n(r.cost.micros()));
-            }
+            let upd = step_transition(u, &current);
             let mut items = vec![
                 self.put(out, Some("attribute_not_exists(PK)")),
                 self.update(&pk, &ssk, upd),
