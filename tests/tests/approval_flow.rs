@@ -480,6 +480,59 @@ async fn bad_requests_are_4xx_in_the_contract_shape_and_change_nothing() {
         let (status, body) = app.get(ALICE, &format!("/api/dashboard/approvals/{bad}")).await;
         assert_eq!(status, 404, "{bad}: {body}");
     }
+    // A JSON array is not a body, even one whose items fit the fields by position.
+    for body in [json!([]), json!(["positional comment"])] {
+        let resp = reqwest::Client::new()
+            .post(app.url(&format!("/api/dashboard/approvals/{id}/approve")))
+            .bearer_auth(ALICE)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+    }
+    // Feedback of invisible characters only is blank.
+    let (status, body) = reject(&app, ALICE, &id, "\u{200b}\u{200b}").await;
+    assert_eq!(status, 400, "{body}");
+    // Sequence numbers past any run's are an empty page, not a wrap-around.
+    for after in ["9223372036854775808", "18446744073709551614"] {
+        let (status, body) = app
+            .get(ALICE, &format!("/api/runs/{run_id}/events?after={after}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["events"], json!([]));
+    }
+    // A bad byte in an asset name is a JSON 404, like any missing asset; sidecar files are not assets.
+    for name in ["%FF", "post.svg.content-type"] {
+        let (status, body) = app.get(ALICE, &format!("/api/runs/{run_id}/assets/{name}")).await;
+        assert_eq!(status, 404, "{name}: {body}");
+    }
+    // The auth scheme is case-insensitive.
+    let resp = reqwest::Client::new()
+        .get(app.url("/api/me"))
+        .header("authorization", format!("BEARER {ALICE}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A budget under a cent a day is refused up front, naming the field.
+    let mut b = brief("demo-campaign-launch-spring-linen");
+    b["budget_usd_per_day"] = json!(0.001);
+    let (status, body) = app
+        .post(
+            ALICE,
+            "/api/runs",
+            json!({"workflow": "campaign-launch", "brief": b}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget_usd_per_day"),
+        "{body}"
+    );
     // Nothing changed: still four waiting, no decisions.
     let run = app.run(ALICE, &run_id).await;
     assert_eq!(waiting(&run).len(), 4);

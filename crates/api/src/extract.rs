@@ -28,11 +28,10 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(unauthorized)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(unauthorized)?;
+        let token = match header.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(unauthorized()),
+        };
         app.authenticate(token).await.map(Caller).map_err(|e| match e {
             greenlight_core::Error::Unauthorized => unauthorized(),
             other => other.into(),
@@ -77,6 +76,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 format!("the body is not valid JSON: {e}"),
             )
         })?;
+        if !value.is_object() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body must be a JSON object",
+            ));
+        }
         serde_json::from_value(value)
             .map(JsonBody)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("body: {e}")))

@@ -251,8 +251,15 @@ async fn report(
 async fn asset(
     State(app): State<AppState>,
     Caller(member): Caller,
-    axum::extract::Path((run_id, name)): axum::extract::Path<(String, String)>,
+    path: Result<axum::extract::Path<(String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
+    let axum::extract::Path((run_id, name)) = path.map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "asset not found in your workspace",
+        )
+    })?;
     let (content_type, bytes) = app.asset(&member, &run_id, &name).await?;
     let ct =
         HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));

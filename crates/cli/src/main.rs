@@ -101,10 +101,14 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     }
     opts.samples_dir = Some(args.samples.clone());
     opts.extra_recipes = args.recipes.clone();
+    // Bind first: a second server on a taken port stops before it recovers anything.
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("binding {} (is another greenlight dev running?)", args.addr))?;
     let local = greenlight_local::Local::start(opts)
         .await
         .context("starting Greenlight")?;
-    let (addr, server) = local.serve(args.addr).await?;
+    let (addr, server) = local.serve_on(listener)?;
     println!(
         "Greenlight is running at http://{addr}  (data in {})",
         args.data_dir.display()

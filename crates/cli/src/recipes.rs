@@ -91,6 +91,8 @@ pub fn run(cmd: RecipesCmd) -> anyhow::Result<()> {
                         println!("same    {}", out.display());
                     }
                 } else {
+                    std::fs::create_dir_all(&out_dir)
+                        .with_context(|| format!("creating {}", out_dir.display()))?;
                     std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
                     println!("wrote   {}", out.display());
                 }

@@ -54,6 +54,9 @@ impl AgentRunner for OfflineAgents {
     }
 }
 
+/// Event sequence numbers stay below this (stores keep them in 10 digits).
+pub const MAX_EVENT_SEQ: u64 = 9_999_999_999;
+
 /// The most characters a comment or feedback may hold.
 pub const MAX_TEXT_CHARS: usize = 4000;
 
@@ -255,8 +258,15 @@ impl Greenlight {
             .get(&workflow)
             .ok_or_else(|| Error::NotFound(format!("workflow `{workflow}`")))?;
         let recipe = &loaded.recipe;
-        let brief = check_brief(&recipe.brief, &brief)
-            .map_err(|e| Error::invalid(format!("brief.{}", e.field).trim_end_matches('.'), e.message))?;
+        let rerun = req.rerun_of.is_some();
+        let brief = check_brief(&recipe.brief, &brief).map_err(|e| {
+            let message = if rerun && e.field == "notes" {
+                format!("{} (a re-run's notes are the old brief's notes, the rejection reasons and your `notes` together)", e.message)
+            } else {
+                e.message
+            };
+            Error::invalid(format!("brief.{}", e.field).trim_end_matches('.'), message)
+        })?;
 
         // References into the workspace.
         let ws = self.workspace(&member.workspace_id).await?;
@@ -386,6 +396,10 @@ impl Greenlight {
         limit: usize,
     ) -> Result<Vec<EventView>, Error> {
         let record = self.run_of(member, run_id).await?;
+        // No run has this many events (Step Functions' history stops at 25,000).
+        if after >= MAX_EVENT_SEQ {
+            return Ok(Vec::new());
+        }
         let events = self.d.store.events_after(&record.run.id, after, limit).await?;
         Ok(events.iter().map(EventView::from).collect())
     }
@@ -417,7 +431,9 @@ impl Greenlight {
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-            && !name.starts_with('.');
+            && !name.starts_with('.')
+            && !name.ends_with(".content-type")
+            && !name.ends_with(".tmp");
         if !valid {
             return Err(Error::NotFound("asset".into()));
         }
@@ -1395,10 +1411,17 @@ fn check_waiting(step: &StepRecord) -> Result<(), Error> {
     }
 }
 
+/// Blank: nothing but whitespace and invisible format characters (zero-width
+/// spaces and joiners, word joiner, byte-order mark).
+fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}'))
+}
+
 fn clean_text(field: &str, text: Option<String>) -> Result<Option<String>, Error> {
     match text {
         None => Ok(None),
-        Some(t) if t.trim().is_empty() => Ok(None),
+        Some(t) if is_blank(&t) => Ok(None),
         Some(t) => {
             let n = t.chars().count();
             if n > MAX_TEXT_CHARS {

@@ -240,18 +240,14 @@ async fn notify(inner: &Inner, record: &ExecutionRecord) {
 
 async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord) {
     let Some(machine) = inner.machines.get(&record.machine).cloned() else {
-        warn!(execution = %record.name, machine = %record.machine, "no such state machine; failing the execution");
-        let failure = Failure {
-            error: "States.Runtime".into(),
-            cause: format!("no state machine `{}`", record.machine),
-        };
-        let _ = inner
-            .journal
-            .finish_execution(&record.name, ExecutionStatus::Failed, None, Some(&failure))
-            .await;
-        record.status = ExecutionStatus::Failed;
-        record.failure = Some(failure);
-        notify(&inner, &record).await;
+        // Not loaded in this process (a custom recipe started without it):
+        // the execution stays as it is, to resume when a process that has the
+        // state machine recovers it. Failing it would lose its waiting gates.
+        warn!(
+            execution = %record.name,
+            machine = %record.machine,
+            "this process does not have the state machine; the execution stays paused until one that has it starts"
+        );
         return;
     };
     let ctx = Ctx {

@@ -401,3 +401,25 @@ async fn a_restarted_engine_replays_finished_tasks_and_resumes_the_wait() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn an_execution_of_a_machine_this_process_lacks_stays_paused() {
+    let gate = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": "gate", "Payload": {"token.$": "$$.Task.Token"}}, "ResultPath": null, "End": true});
+    let journal = Arc::new(MemJournal::default());
+    let first = rig_with(json!({"StartAt": "G", "States": {"G": gate}}), journal.clone()).unwrap();
+    let seen = first.funcs.token_seen.notified();
+    first.engine.start("m", "e6", json!({})).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), seen)
+        .await
+        .expect("gate reached");
+    drop(first);
+    // A process started without that state machine leaves the execution alone.
+    let funcs = Arc::new(Funcs::default());
+    let ends = Arc::new(Ends::default());
+    let other = Engine::new(&[], &HashMap::new(), journal.clone(), funcs, ends.clone()).unwrap();
+    assert_eq!(other.recover().await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(other.status("e6").await.unwrap(), ExecutionStatus::Running);
+    assert!(ends.ended.lock().unwrap().is_empty(), "not reported as ended");
+}

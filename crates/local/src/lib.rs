@@ -203,6 +203,15 @@ impl Local {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
+        self.serve_on(listener)
+    }
+
+    /// Serves the API on a listener bound beforehand (bind first, so a second
+    /// server on a taken port fails before it touches the data directory).
+    pub fn serve_on(
+        &self,
+        listener: tokio::net::TcpListener,
+    ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let bound = listener.local_addr()?;
         let router = self.router();
         let handle = tokio::spawn(async move {
