@@ -146,6 +146,23 @@ impl Api {
                 .pointer("/error/code")
                 .and_then(Value::as_str)
                 .unwrap_or("error");
+            if let Some(d) = value.get("decision").filter(|d| d.is_object()) {
+                let who = d
+                    .pointer("/actor/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("someone");
+                let text = d["comment"]
+                    .as_str()
+                    .or(d["feedback"].as_str())
+                    .map(|t| format!(": {t}"))
+                    .unwrap_or_default();
+                bail!(
+                    "{} {code}: {message} ({} by {who} at {}{text})",
+                    status.as_u16(),
+                    s(d, "verdict"),
+                    s(d, "at")
+                );
+            }
             bail!("{} {code}: {message}", status.as_u16());
         }
         Ok(value)
@@ -208,13 +225,14 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Percent-encodes a path segment or query value, byte by byte of its UTF-8.
 fn enc(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.~".contains(c) {
-                c.to_string()
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
             } else {
-                format!("%{:02X}", c as u32)
+                format!("%{b:02X}")
             }
         })
         .collect()
@@ -483,5 +501,14 @@ pub async fn runs(cmd: RunsCmd) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encoding_is_utf8_bytes() {
+        assert_eq!(super::enc("café 日"), "caf%C3%A9%20%E6%97%A5");
+        assert_eq!(super::enc("run_01.listings_gate"), "run_01.listings_gate");
     }
 }
