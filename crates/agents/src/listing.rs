@@ -332,7 +332,15 @@ fn bullet_pool(ctx: &mut Ctx<'_>, p: &Product, proven: &[String]) -> Vec<(Kind, 
     if let Some(season) = ctx.brief.themes().season {
         pool.push((
             Kind::Season,
-            format!("Part of the {} {season} collection", ctx.brand.brand_name),
+            format!(
+                "Part of the {} {} collection",
+                ctx.brand.brand_name,
+                if season == "the holidays" {
+                    "holiday"
+                } else {
+                    season
+                }
+            ),
         ));
     }
     pool.push((
