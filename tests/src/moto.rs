@@ -165,3 +165,18 @@ pub async fn create_campaign_launch(sfn: &aws_sdk_sfn::Client, function_prefix: 
         .state_machine_arn()
         .to_string()
 }
+
+/// An execution's history events, oldest first (one page of up to 1,000,
+/// more than a Campaign Launch makes).
+pub async fn execution_history(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
+    sfn.get_execution_history()
+        .execution_arn(execution_arn)
+        .max_results(1000)
+        .send()
+        .await
+        .expect("execution history")
+        .events
+}

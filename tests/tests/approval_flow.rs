@@ -36,6 +36,24 @@ async fn reject(app: &TestApp, token: &str, step_id: &str, feedback: &str) -> (u
     .await
 }
 
+/// The spring-linen brief with one field changed is a 400 whose message names `named`.
+async fn brief_refused_naming(app: &TestApp, field: &str, value: Value, named: &str) {
+    let mut b = brief("demo-campaign-launch-spring-linen");
+    b[field] = value;
+    let (status, body) = app
+        .post(
+            ALICE,
+            "/api/runs",
+            json!({"workflow": "campaign-launch", "brief": b}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(named),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn four_gates_wait_at_once_and_show_in_the_queue() {
     let app = TestApp::spawn().await;
@@ -395,38 +413,9 @@ async fn bad_requests_are_4xx_in_the_contract_shape_and_change_nothing() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "not_found");
 
-    let mut b = brief("demo-campaign-launch-spring-linen");
-    b["campaign_days"] = json!(0);
-    let (status, body) = app
-        .post(
-            ALICE,
-            "/api/runs",
-            json!({"workflow": "campaign-launch", "brief": b}),
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("campaign_days"),
-        "{body}"
-    );
+    brief_refused_naming(&app, "campaign_days", json!(0), "campaign_days").await;
 
-    let mut b = brief("demo-campaign-launch-spring-linen");
-    b["products"] = json!(["ckc-not-ours"]);
-    let (status, body) = app
-        .post(
-            ALICE,
-            "/api/runs",
-            json!({"workflow": "campaign-launch", "brief": b}),
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("products"),
-        "{body}"
-    );
+    brief_refused_naming(&app, "products", json!(["ckc-not-ours"]), "products").await;
 
     let (run_id, run) = launch(&app).await;
     let id = step_id(&run, "listings_gate");
@@ -516,23 +505,7 @@ async fn bad_requests_are_4xx_in_the_contract_shape_and_change_nothing() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // A budget under a cent a day is refused up front, naming the field.
-    let mut b = brief("demo-campaign-launch-spring-linen");
-    b["budget_usd_per_day"] = json!(0.001);
-    let (status, body) = app
-        .post(
-            ALICE,
-            "/api/runs",
-            json!({"workflow": "campaign-launch", "brief": b}),
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("budget_usd_per_day"),
-        "{body}"
-    );
+    brief_refused_naming(&app, "budget_usd_per_day", json!(0.001), "budget_usd_per_day").await;
     // Nothing changed: still four waiting, no decisions.
     let run = app.run(ALICE, &run_id).await;
     assert_eq!(waiting(&run).len(), 4);

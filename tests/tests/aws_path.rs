@@ -122,17 +122,10 @@ impl Stack {
     /// Runs every task Step Functions scheduled that has not run yet, through
     /// its function's handler; returns how many ran.
     async fn play_lambda(&self, run_id: &str, done: &mut HashSet<i64>) -> usize {
-        let history = self
-            .clients
-            .sfn
-            .get_execution_history()
-            .execution_arn(self.execution_arn(run_id))
-            .max_results(1000)
-            .send()
-            .await
-            .unwrap();
+        let history =
+            greenlight_tests::moto::execution_history(&self.clients.sfn, &self.execution_arn(run_id)).await;
         let mut ran = 0;
-        for e in history.events() {
+        for e in &history {
             if *e.r#type() != HistoryEventType::TaskScheduled || !done.insert(e.id()) {
                 continue;
             }

@@ -25,16 +25,8 @@ async fn setup(moto: &Moto) -> (SfnOrchestrator, String) {
 
 /// The gate tasks waiting on a token: step key → token.
 async fn waiting_gates(sfn: &SfnOrchestrator, arn: &str) -> HashMap<String, String> {
-    let history = sfn
-        .client()
-        .get_execution_history()
-        .execution_arn(arn)
-        .max_results(1000)
-        .send()
+    greenlight_tests::moto::execution_history(sfn.client(), arn)
         .await
-        .unwrap();
-    history
-        .events()
         .iter()
         .filter(|e| *e.r#type() == HistoryEventType::TaskScheduled)
         .filter_map(|e| e.task_scheduled_event_details())
@@ -53,16 +45,8 @@ async fn waiting_gates(sfn: &SfnOrchestrator, arn: &str) -> HashMap<String, Stri
 }
 
 async fn entered_states(sfn: &SfnOrchestrator, arn: &str) -> Vec<String> {
-    let history = sfn
-        .client()
-        .get_execution_history()
-        .execution_arn(arn)
-        .max_results(1000)
-        .send()
+    greenlight_tests::moto::execution_history(sfn.client(), arn)
         .await
-        .unwrap();
-    history
-        .events()
         .iter()
         .filter_map(|e| e.state_entered_event_details())
         .map(|d| d.name().to_string())

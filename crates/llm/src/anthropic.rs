@@ -188,6 +188,16 @@ impl AnthropicConfig {
     }
 }
 
+/// The HTTP client both hosted clients use: the request timeout, and a
+/// connect timeout of at most 10 s within it.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
 pub(crate) fn check_base_url(var: &str, url: &str) -> Result<String, String> {
     let url = url.trim().trim_end_matches('/');
     if url.starts_with("http://") || url.starts_with("https://") {
@@ -227,11 +237,7 @@ impl AnthropicClient {
             return Err(LlmError::MissingKey);
         }
         let base = check_base_url("the base URL", &config.base_url).map_err(LlmError::Config)?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = http_client(config.timeout).map_err(LlmError::Config)?;
         Ok(AnthropicClient {
             url: format!("{base}/v1/messages"),
             config,

@@ -11,7 +11,7 @@ use greenlight_agents::cost::STUDIO_RENDER_MICROS;
 use greenlight_agents::render::{Card, Palette, render_card};
 use serde::{Deserialize, Serialize};
 
-use crate::anthropic::{check_base_url, error_chain, parse_retries, parse_secs};
+use crate::anthropic::{check_base_url, error_chain, http_client, parse_retries, parse_secs};
 use crate::retry::{Failed, RetryPolicy, retry_after, retrying, snippet};
 
 pub const DEFAULT_STUDIO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -182,11 +182,7 @@ struct WireRender {
 impl StudioClient {
     pub fn new(config: StudioConfig) -> Result<StudioClient, StudioError> {
         let base = check_base_url("the Studio URL", &config.base_url).map_err(StudioError::Config)?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| StudioError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = http_client(config.timeout).map_err(StudioError::Config)?;
         Ok(StudioClient {
             url: format!("{base}/v1/renders"),
             config,

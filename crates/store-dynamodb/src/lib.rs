@@ -201,6 +201,16 @@ impl DynamoStore {
         }
     }
 
+    /// Commits the transaction: `Done(value)`, or `Retry` when it lost a race
+    /// (the caller re-reads and decides again).
+    async fn commit<T>(&self, items: Vec<TransactWriteItem>, value: T) -> Res<Attempt<T>> {
+        Ok(if self.transact(items).await? {
+            Attempt::Done(value)
+        } else {
+            Attempt::Retry
+        })
+    }
+
     /// Runs `attempt` until it is done, re-reading after each lost race.
     async fn optimistic<T, F, Fut>(&self, what: &str, mut attempt: F) -> Res<T>
     where
@@ -722,11 +732,7 @@ impl Store for DynamoStore {
                 items.push(self.update(&pk, "META", Self::claim_seq(seq, u.events.len())));
                 items.extend(self.events(&u.run_id, seq, at, &u.events));
             }
-            Ok(if self.transact(items).await? {
-                Attempt::Done(true)
-            } else {
-                Attempt::Retry
-            })
+            self.commit(items, true).await
         })
         .await
     }
@@ -744,11 +750,10 @@ impl Store for DynamoStore {
                     .value(":st", s(&status))
                     .name("#status", "status");
                 return match status.as_str() {
-                    "pending" => Ok(if self.transact(vec![self.update(&pk, &ask, set_token)]).await? {
-                        Attempt::Done(GateOpened::Waiting)
-                    } else {
-                        Attempt::Retry
-                    }),
+                    "pending" => {
+                        self.commit(vec![self.update(&pk, &ask, set_token)], GateOpened::Waiting)
+                            .await
+                    }
                     "decided" => {
                         let rearm = Upd::new()
                             .set("task_token", s(&open.task_token))
@@ -761,11 +766,7 @@ impl Store for DynamoStore {
                             self.update(&pk, &ask, set_token),
                             self.update(&pk, &format!("RESUME#{}", a.step_key), rearm),
                         ];
-                        Ok(if self.transact(items).await? {
-                            Attempt::Done(GateOpened::AlreadyDecided)
-                        } else {
-                            Attempt::Retry
-                        })
+                        self.commit(items, GateOpened::AlreadyDecided).await
                     }
                     _ => Ok(Attempt::Done(GateOpened::Closed)),
                 };
@@ -816,11 +817,7 @@ impl Store for DynamoStore {
             ];
             items.push(self.update(&pk, "META", Self::claim_seq(seq, open.events.len())));
             items.extend(self.events(&a.run_id, seq, a.created_at, &open.events));
-            Ok(if self.transact(items).await? {
-                Attempt::Done(GateOpened::Waiting)
-            } else {
-                Attempt::Retry
-            })
+            self.commit(items, GateOpened::Waiting).await
         })
         .await
     }
@@ -1033,11 +1030,7 @@ impl Store for DynamoStore {
             run_update = run_update.set("next_seq", n((seq + events.len() as u64) as i64));
             items.push(self.update(&pk, "META", run_update));
             items.extend(self.events(run, seq, at, &events));
-            Ok(if self.transact(items).await? {
-                Attempt::Done(DecisionApplied::Applied { cancelled })
-            } else {
-                Attempt::Retry
-            })
+            self.commit(items, DecisionApplied::Applied { cancelled }).await
         })
         .await
     }
@@ -1165,11 +1158,7 @@ impl Store for DynamoStore {
             let at = u.finished_at.unwrap_or_else(now);
             items.push(self.update(&pk, "META", Self::claim_seq(seq, u.events.len())));
             items.extend(self.events(&u.run_id, seq, at, &u.events));
-            Ok(if self.transact(items).await? {
-                Attempt::Done(true)
-            } else {
-                Attempt::Retry
-            })
+            self.commit(items, true).await
         })
         .await
     }
@@ -1262,11 +1251,7 @@ impl Store for DynamoStore {
             }
             items.push(self.update(&pk, "META", run_update));
             items.extend(self.events(&f.run_id, seq, f.at, &events));
-            Ok(if self.transact(items).await? {
-                Attempt::Done(changed)
-            } else {
-                Attempt::Retry
-            })
+            self.commit(items, changed).await
         })
         .await
     }
