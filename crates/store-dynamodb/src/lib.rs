@@ -296,6 +296,17 @@ impl DynamoStore {
     }
 }
 
+/// A pending approval leaves the queue as cancelled (only if still pending).
+fn cancel_pending_approval() -> Upd {
+    Upd::new()
+        .set("status", s("cancelled"))
+        .remove("GSI2PK")
+        .remove("GSI2SK")
+        .when("#status = :pending")
+        .value(":pending", s("pending"))
+        .name("#status", "status")
+}
+
 /// A step's transition as an update, conditioned on the status it was read in.
 fn step_transition(u: &StepUpdate, current: &str) -> Upd {
     let mut upd = Upd::new()
@@ -995,19 +1006,7 @@ impl Store for DynamoStore {
                     if sib_key == key.as_str() || opt_s(&sib, "status") != Some("pending") {
                         continue;
                     }
-                    items.push(
-                        self.update(
-                            &pk,
-                            &format!("APPROVAL#{sib_key}"),
-                            Upd::new()
-                                .set("status", s("cancelled"))
-                                .remove("GSI2PK")
-                                .remove("GSI2SK")
-                                .when("#status = :pending")
-                                .value(":pending", s("pending"))
-                                .name("#status", "status"),
-                        ),
-                    );
+                    items.push(self.update(&pk, &format!("APPROVAL#{sib_key}"), cancel_pending_approval()));
                     items.push(
                         self.update(
                             &pk,
@@ -1205,19 +1204,7 @@ impl Store for DynamoStore {
                     continue;
                 }
                 let k = get_s(&a, "step_key")?.to_string();
-                items.push(
-                    self.update(
-                        &pk,
-                        get_s(&a, "SK")?,
-                        Upd::new()
-                            .set("status", s("cancelled"))
-                            .remove("GSI2PK")
-                            .remove("GSI2SK")
-                            .when("#status = :pending")
-                            .value(":pending", s("pending"))
-                            .name("#status", "status"),
-                    ),
-                );
+                items.push(self.update(&pk, get_s(&a, "SK")?, cancel_pending_approval()));
                 let sid = StepId::new(&f.run_id, &StepKey::parse(&k).map_err(corrupt)?);
                 events.push(NewEvent {
                     kind: EventType::ApprovalCancelled,
