@@ -52,7 +52,7 @@ mod words;
 pub use ads::{split_cents, usd_text};
 pub use load::{LoadError, load_workspace_dir, parse_workspace};
 pub use offline::seed_digest;
-pub use triage::{WITHHELD_TEXT, classify as classify_comment};
+pub use triage::{WITHHELD_TEXT, classify as classify_comment, summary_line as triage_summary_line};
 
 /// Runs the agent `input.agent` names.
 pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {

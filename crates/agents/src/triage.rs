@@ -365,19 +365,7 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         })
         .count();
     let n = |k: &str| cats.iter().filter(|c| **c == k).count();
-    let mut summary = format!(
-        "{} comments on {} ({}): {} question{}, {} purchase intent, {} complaint{}, {} praise, {} spam.",
-        post.comments.len(),
-        post.id,
-        post.platform,
-        n("question"),
-        if n("question") == 1 { "" } else { "s" },
-        n("purchase_intent"),
-        n("complaint"),
-        if n("complaint") == 1 { "" } else { "s" },
-        n("praise"),
-        n("spam")
-    );
+    let mut summary = summary_line(post.comments.len(), &post.id, &post.platform, &n);
     if injections > 0 {
         summary.push_str(&format!(
             " {injections} comment{} tried to give instructions to AI tools; treated as spam and not followed.",
@@ -790,6 +778,20 @@ fn reply(
     let mut proven_all = ctx.rules.proven_claims(&all);
     proven_all.extend(proven.iter().cloned());
     fit_words(&ctx.rules.clean(&text, &proven_all), 600)
+}
+
+/// The triage summary's first sentence: how many comments of each category.
+pub fn summary_line(total: usize, post_id: &str, platform: &str, n: &dyn Fn(&str) -> usize) -> String {
+    format!(
+        "{total} comments on {post_id} ({platform}): {} question{}, {} purchase intent, {} complaint{}, {} praise, {} spam.",
+        n("question"),
+        if n("question") == 1 { "" } else { "s" },
+        n("purchase_intent"),
+        n("complaint"),
+        if n("complaint") == 1 { "" } else { "s" },
+        n("praise"),
+        n("spam")
+    )
 }
 
 #[cfg(test)]

@@ -778,19 +778,7 @@ impl<'a> Enforcer<'a> {
             .filter(|i| arr(i, "flags").iter().any(|f| f == "prompt_injection"))
             .count();
         let mut summary = match post {
-            Some(p) => format!(
-                "{} comments on {} ({}): {} question{}, {} purchase intent, {} complaint{}, {} praise, {} spam.",
-                items.len(),
-                p.id,
-                p.platform,
-                n("question"),
-                if n("question") == 1 { "" } else { "s" },
-                n("purchase_intent"),
-                n("complaint"),
-                if n("complaint") == 1 { "" } else { "s" },
-                n("praise"),
-                n("spam")
-            ),
+            Some(p) => greenlight_agents::triage_summary_line(items.len(), &p.id, &p.platform, &n),
             None => s(offline, "summary").to_string(),
         };
         if injections > 0 {
