@@ -13,7 +13,16 @@ pub use greenlight_local::{Local, Options};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    // The workspace root above the package cargo runs the test in (this
+    // crate's tests, or another crate's that use these helpers), not the
+    // path compiled in: a cached test binary may come from another checkout.
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    start
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file() && d.join("samplesdata").is_dir())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no repository root above {}", start.display()))
 }
 
 pub fn samples() -> PathBuf {

@@ -2,7 +2,7 @@
 //! workspace the brief's file name names (`demo-…`, `rival-…`, `harbor-…`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use greenlight_agents::rules::BrandRules;
 use greenlight_agents::text::count_emoji;
@@ -17,7 +17,11 @@ const PREFIX: &str = "/api/runs/run-01JTESTSAMPLES/assets/";
 const MODEL: &str = "claude-sonnet-4-5";
 
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samplesdata")
+    // The package's directory as cargo gives it to the running test, not the
+    // one compiled in: a cached test binary may come from another checkout.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.join("../../samplesdata")
 }
 
 struct Brief {

@@ -2,7 +2,7 @@
 //! client with short retries pointed at a mock server.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,11 @@ pub const MODEL: &str = "claude-sonnet-4-5";
 pub const ANSWERING_MODEL: &str = "claude-sonnet-4-5-20250929";
 
 pub fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samplesdata")
+    // The package's directory as cargo gives it to the running test, not the
+    // one compiled in: a cached test binary may come from another checkout.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.join("../../samplesdata")
 }
 
 pub fn demo() -> WorkspaceData {
