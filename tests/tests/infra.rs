@@ -214,3 +214,37 @@ fn functions_are_cargo_lambda_binaries() {
     let all: BTreeSet<&str> = BINARIES.iter().copied().collect();
     assert_eq!(binaries, all, "every binary is deployed");
 }
+
+#[test]
+fn the_http_api_routes_the_api_and_the_dashboard_to_the_api_function() {
+    let template = template();
+    let functions = resources(&template, "AWS::Serverless::Function");
+    let (_, api) = functions
+        .iter()
+        .find(|(id, _)| *id == "ApprovalsApiFunction")
+        .expect("ApprovalsApiFunction");
+    let routes: BTreeSet<(String, String)> = api["Events"]
+        .as_mapping()
+        .expect("the API function has events")
+        .values()
+        .filter(|e| e["Type"] == "HttpApi")
+        .map(|e| {
+            let p = &e["Properties"];
+            (
+                p["Method"].as_str().unwrap_or_default().to_string(),
+                p["Path"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for (method, path) in [
+        ("ANY", "/api/{proxy+}"),
+        ("GET", "/"),
+        ("GET", "/{proxy+}"),
+        ("GET", "/healthz"),
+    ] {
+        assert!(
+            routes.contains(&(method.to_string(), path.to_string())),
+            "{method} {path} is not routed to the API function: {routes:?}"
+        );
+    }
+}

@@ -4,12 +4,14 @@ use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use greenlight_core::model::Member;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
-/// The authenticated member: `Authorization: Bearer <token>`.
+/// The authenticated member: `Authorization: Bearer <token>`, or the
+/// session cookie of a signed-in browser. A request authenticated by the
+/// cookie that changes state must carry this server's `Origin`.
 pub struct Caller(pub Member);
 
 impl FromRequestParts<AppState> for Caller {
@@ -20,22 +22,46 @@ impl FromRequestParts<AppState> for Caller {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "send `Authorization: Bearer <token>` with a valid API token",
+                "send `Authorization: Bearer <token>` with a valid API token, or sign in",
             )
         };
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(unauthorized)?;
-        let token = match header.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(unauthorized()),
+        let token = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => {
+                let value = value.to_str().map_err(|_| unauthorized())?;
+                match value.split_once(' ') {
+                    Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+                    _ => return Err(unauthorized()),
+                }
+            }
+            None => {
+                let cookie = crate::session::cookie_value(&parts.headers).ok_or_else(unauthorized)?;
+                if !parts.method.is_safe() && !same_origin(&parts.headers) {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        "a request with the session cookie that changes state must carry this server's Origin",
+                    ));
+                }
+                cookie
+            }
         };
         app.authenticate(token).await.map(Caller).map_err(|e| match e {
             greenlight_core::Error::Unauthorized => unauthorized(),
             other => other.into(),
         })
+    }
+}
+
+/// Whether the request's `Origin` names the host it was sent to.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .is_some_and(|authority| authority.eq_ignore_ascii_case(host)),
+        _ => false,
     }
 }
 

@@ -1,14 +1,19 @@
-//! The HTTP API of API.md: one axum `Router`, served by `greenlight dev`
-//! locally and by the API Lambda through `lambda_http` on AWS.
+//! The HTTP API of API.md and the dashboard that uses it: one axum `Router`,
+//! served by `greenlight dev` locally and by the API Lambda through
+//! `lambda_http` on AWS.
 //!
 //! Every error is JSON in the contract's shape, including the ones the
 //! framework would otherwise answer by itself (bad JSON, wrong types, bodies
 //! over 1 MiB, unknown routes, methods not allowed).
 
+mod dashboard;
 mod error;
 mod extract;
+mod session;
+mod stream;
 
 pub use error::ApiError;
+pub use session::DevMember;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -17,23 +22,63 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use extract::{Caller, JsonBody, PathParam, QueryParams};
 use greenlight_core::Greenlight;
+use greenlight_core::ids::RunId;
 use greenlight_core::model::{PageRequest, RunStatus, Verdict};
 use greenlight_core::ports::QueueFilter;
 use greenlight_core::service::{DecideRequest, StartRun};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::broadcast;
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub type AppState = Arc<Greenlight>;
+/// What a deployment adds to the API beyond the application itself.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Where runs' changes are announced (see `Deps::on_change`); `None`
+    /// turns `GET /api/stream` off, and the dashboard polls instead.
+    pub live: Option<broadcast::Sender<RunId>>,
+    /// The sample members offered as one-click sign-ins (dev mode only).
+    pub dev_members: Vec<DevMember>,
+    /// Serve the dashboard's files from this directory instead of the copies
+    /// embedded in the binary (for work on the dashboard itself).
+    pub dashboard_dir: Option<PathBuf>,
+}
 
-/// The whole API.
+/// The state every handler sees: the application and the options.
+pub struct ApiState {
+    app: Arc<Greenlight>,
+    opts: Options,
+}
+
+impl Deref for ApiState {
+    type Target = Greenlight;
+
+    fn deref(&self) -> &Greenlight {
+        &self.app
+    }
+}
+
+pub type AppState = Arc<ApiState>;
+
+/// The whole API and dashboard, without a live stream or dev sign-ins.
 pub fn router(app: Arc<Greenlight>) -> Router {
+    router_with(app, Options::default())
+}
+
+/// The whole API and dashboard.
+pub fn router_with(app: Arc<Greenlight>, opts: Options) -> Router {
+    let state = Arc::new(ApiState { app, opts });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/me", get(me))
+        .route("/api/session", post(session::open).delete(session::close))
+        .route("/api/dev/members", get(session::dev_members))
+        .route("/api/stream", get(stream::stream))
         .route("/api/dashboard/approvals", get(list_approvals))
         .route("/api/dashboard/approvals/{step_id}", get(card))
         .route("/api/dashboard/approvals/{step_id}/approve", post(approve))
@@ -48,6 +93,7 @@ pub fn router(app: Arc<Greenlight>) -> Router {
         .route("/api/agents", get(agents))
         .route("/api/outbox", get(outbox))
         .route("/api/audit", get(audit))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -55,7 +101,7 @@ pub fn router(app: Arc<Greenlight>) -> Router {
             error::panic_response,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(app)
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {
@@ -74,13 +120,8 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn me(Caller(member): Caller) -> Json<Value> {
-    Json(json!({
-        "workspace_id": member.workspace_id,
-        "member_id": member.id,
-        "name": member.name,
-        "roles": member.roles,
-    }))
+async fn me(State(app): State<AppState>, Caller(member): Caller) -> Result<Json<Value>, ApiError> {
+    Ok(Json(session::member_view(&app, &member).await?))
 }
 
 fn page(q: &QueryParams) -> Result<PageRequest, ApiError> {

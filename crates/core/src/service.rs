@@ -37,6 +37,9 @@ pub struct Deps {
     /// Called after a decision commits, so the resumer delivers it now
     /// rather than at its next tick.
     pub resume_hint: Arc<dyn Fn() + Send + Sync>,
+    /// Called after a call that may have appended events to a run, so live
+    /// streams can send them at once. Must not block.
+    pub on_change: Arc<dyn Fn(&RunId) + Send + Sync>,
     pub config: Config,
 }
 
@@ -63,6 +66,20 @@ pub const MAX_TEXT_CHARS: usize = 4000;
 /// The hash under which a token is stored: SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// How long a browser session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+/// What every session secret starts with.
+pub const SESSION_PREFIX: &str = "gls_";
+
+/// A browser session: the cookie's value and whose it is.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub value: String,
+    pub member: Member,
+    pub expires_at: Timestamp,
 }
 
 /// A request to start a run (`POST /api/runs`).
@@ -129,22 +146,81 @@ impl Greenlight {
         &self.d.store
     }
 
-    fn now(&self) -> Timestamp {
+    /// The time by this deployment's clock.
+    pub fn now(&self) -> Timestamp {
         self.d.clock.now()
+    }
+
+    /// Whether this deployment accepts the sample workspaces' dev-only tokens.
+    pub fn dev_mode(&self) -> bool {
+        self.d.config.dev_mode
     }
 
     // ---- auth ------------------------------------------------------------
 
-    /// The member a bearer token belongs to.
+    /// The member a bearer token (or a session secret) belongs to.
     pub async fn authenticate(&self, token: &str) -> Result<Member, Error> {
+        self.authenticate_with_flag(token).await.map(|(m, _)| m)
+    }
+
+    /// The member and whether the token is dev-only.
+    async fn authenticate_with_flag(&self, token: &str) -> Result<(Member, bool), Error> {
         if token.is_empty() || token.len() > 512 {
             return Err(Error::Unauthorized);
         }
+        if let Some(rest) = token.strip_prefix(SESSION_PREFIX) {
+            // `gls_<secret>_<expiry unix seconds>`: the expiry is covered by
+            // the stored hash, so it cannot be extended by editing it.
+            let expires = rest
+                .rsplit_once('_')
+                .and_then(|(_, exp)| exp.parse::<i64>().ok())
+                .ok_or(Error::Unauthorized)?;
+            if expires <= self.now().datetime().timestamp() {
+                return Err(Error::Unauthorized);
+            }
+        }
         match self.d.store.member_by_token(&token_hash(token)).await? {
             Some((_, true)) if !self.d.config.dev_mode => Err(Error::Unauthorized),
-            Some((member, _)) => Ok(member),
+            Some(found) => Ok(found),
             None => Err(Error::Unauthorized),
         }
+    }
+
+    /// Exchanges an API token for a browser session (API.md, "Browser
+    /// sessions"): a new secret, stored by its hash like a token, that ends
+    /// after [`SESSION_HOURS`] or at sign-out. `secret` is 32 random bytes
+    /// from the caller (the core does no IO).
+    pub async fn open_session(&self, token: &str, secret: [u8; 32]) -> Result<Session, Error> {
+        let (member, dev_only) = self.authenticate_with_flag(token).await?;
+        let expires_at =
+            Timestamp::from_datetime(self.now().datetime() + chrono::Duration::hours(SESSION_HOURS));
+        let value = format!(
+            "{SESSION_PREFIX}{}_{}",
+            hex::encode(secret),
+            expires_at.datetime().timestamp()
+        );
+        self.d
+            .store
+            .put_token(&token_hash(&value), &member, dev_only)
+            .await?;
+        info!(workspace = %member.workspace_id, member = %member.id, "session opened");
+        Ok(Session {
+            value,
+            member,
+            expires_at,
+        })
+    }
+
+    /// Ends a session; `false` if it was not a live session.
+    pub async fn close_session(&self, value: &str) -> Result<bool, Error> {
+        if !value.starts_with(SESSION_PREFIX) || value.len() > 512 {
+            return Ok(false);
+        }
+        Ok(self.d.store.delete_token(&token_hash(value)).await?)
+    }
+
+    fn changed(&self, run_id: &RunId) {
+        (self.d.on_change)(run_id);
     }
 
     // ---- runs ------------------------------------------------------------
@@ -349,6 +425,7 @@ impl Greenlight {
         };
         let new = NewRun { run, steps, started };
         self.d.store.create_run(&new).await?;
+        self.changed(&new.run.id);
         let input = json!({
             "run_id": run_id,
             "workspace_id": member.workspace_id,
@@ -775,6 +852,7 @@ impl Greenlight {
             DecisionApplied::Applied { cancelled } => {
                 info!(verdict = ?req.verdict, cancelled = cancelled.len(), "decision recorded");
                 (self.d.resume_hint)();
+                self.changed(id.run_id());
             }
             DecisionApplied::OverCap { remaining } => {
                 return Err(Error::SpendCapExceeded {
@@ -821,6 +899,18 @@ impl Greenlight {
     /// with its payload.
     #[instrument(skip(self, payload), fields(function = %function))]
     pub async fn handle_task(&self, function: &str, payload: &Value) -> Result<Value, TaskError> {
+        let result = self.run_task(function, payload).await;
+        if let Some(run_id) = payload
+            .get("run_id")
+            .and_then(Value::as_str)
+            .and_then(|s| RunId::parse(s).ok())
+        {
+            self.changed(&run_id);
+        }
+        result
+    }
+
+    async fn run_task(&self, function: &str, payload: &Value) -> Result<Value, TaskError> {
         let p: TaskPayload = serde_json::from_value(payload.clone()).map_err(|e| {
             TaskError::new(
                 task_errors::BAD_PAYLOAD,
@@ -1326,6 +1416,7 @@ impl Greenlight {
             .await?;
         if changed {
             info!(run_id = %run_id, status = status.as_str(), "run finished");
+            self.changed(run_id);
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use adapters::{EngineOrchestrator, Finalizer, LateInvoker, OfflineAgents};
 use anyhow::Context;
 use greenlight_core::ports::AgentRunner;
 use greenlight_core::recipes::RecipeBook;
-use greenlight_core::{Config, Deps, Greenlight, SystemClock};
+use greenlight_core::{Config, Deps, Greenlight, RunId, SystemClock};
 use greenlight_engine::Engine;
 use greenlight_store_sqlite::SqliteStore;
 use std::net::SocketAddr;
@@ -39,6 +39,9 @@ pub struct Options {
     pub retry_scale: f64,
     /// Which agents run; [`Options::new`] reads it from the environment.
     pub agents: AgentsMode,
+    /// Serve the dashboard's files from this directory instead of the
+    /// embedded copies; [`Options::new`] reads `GREENLIGHT_DASHBOARD_DIR`.
+    pub dashboard_dir: Option<PathBuf>,
 }
 
 /// Which agents a runtime runs.
@@ -107,6 +110,9 @@ impl Options {
                 .unwrap_or_else(|_| "claude-sonnet-4-5".into()),
             retry_scale: 1.0,
             agents: AgentsMode::from_env(),
+            dashboard_dir: std::env::var_os("GREENLIGHT_DASHBOARD_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -116,6 +122,7 @@ pub struct Local {
     pub app: Arc<Greenlight>,
     pub engine: Engine,
     pub store: SqliteStore,
+    api: greenlight_api::Options,
     resumer: tokio::task::JoinHandle<()>,
 }
 
@@ -158,6 +165,9 @@ impl Local {
 
         let notify = Arc::new(Notify::new());
         let hint = notify.clone();
+        // Live streams subscribe here; a send with no subscriber is dropped.
+        let (live, _) = tokio::sync::broadcast::channel::<RunId>(1024);
+        let announce = live.clone();
         let app = Arc::new(Greenlight::new(Deps {
             store: Arc::new(store.clone()),
             orchestrator: Arc::new(EngineOrchestrator(engine.clone())),
@@ -166,6 +176,9 @@ impl Local {
             clock: Arc::new(SystemClock),
             recipes: book,
             resume_hint: Arc::new(move || hint.notify_one()),
+            on_change: Arc::new(move |run_id: &RunId| {
+                let _ = announce.send(run_id.clone());
+            }),
             config: Config {
                 priced_model: opts.priced_model.clone(),
                 dev_mode: opts.dev_mode,
@@ -174,10 +187,14 @@ impl Local {
         invoker.set(&app);
         finalizer.set(&app);
 
+        let mut dev_members = Vec::new();
         if let Some(dir) = &opts.samples_dir {
             let seeded = seed_from_dir(app.store().as_ref(), dir, opts.dev_mode).await?;
             if seeded > 0 {
                 info!(workspaces = seeded, from = %dir.display(), "seeded sample workspaces");
+            }
+            if opts.dev_mode {
+                dev_members = seed::dev_members(&app, dir).await?;
             }
         }
         let recovered = engine.recover().await?;
@@ -189,13 +206,18 @@ impl Local {
             app,
             engine,
             store,
+            api: greenlight_api::Options {
+                live: Some(live),
+                dev_members,
+                dashboard_dir: opts.dashboard_dir.clone(),
+            },
             resumer,
         })
     }
 
-    /// The HTTP API on this runtime.
+    /// The HTTP API and dashboard on this runtime, with its live stream.
     pub fn router(&self) -> axum::Router {
-        greenlight_api::router(self.app.clone())
+        greenlight_api::router_with(self.app.clone(), self.api.clone())
     }
 
     /// Serves the API on `addr` (port 0 picks a free port); returns the bound address.

@@ -97,3 +97,42 @@ pub async fn seed_from_dir(store: &dyn Store, dir: &Path, with_dev_tokens: bool)
     }
     Ok(seeded)
 }
+
+/// The sample members whose dev tokens work on this store, for the
+/// dashboard's one-click sign-ins (dev mode only). A member whose token was
+/// revoked, or whose workspace was not seeded from these files, is left out.
+pub async fn dev_members(
+    app: &greenlight_core::Greenlight,
+    dir: &Path,
+) -> Result<Vec<greenlight_api::DevMember>, SeedError> {
+    let root = dir.join("workspaces");
+    let entries = std::fs::read_dir(&root).map_err(|_| SeedError::NoWorkspaces(dir.to_path_buf()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path().join("workspace.json")))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| file_err(&path, e))?;
+        let file: WorkspaceFile = serde_json::from_str(&text).map_err(|e| file_err(&path, e))?;
+        for m in file.members {
+            let Some(token) = m.dev_token else { continue };
+            let Ok(member) = app.authenticate(&token).await else {
+                continue;
+            };
+            if member.workspace_id.as_str() != file.id || member.id.as_str() != m.id {
+                continue;
+            }
+            out.push(greenlight_api::DevMember {
+                workspace_id: file.id.clone(),
+                workspace_name: file.name.clone(),
+                member_id: m.id,
+                name: member.name,
+                roles: member.roles,
+                token,
+            });
+        }
+    }
+    Ok(out)
+}
