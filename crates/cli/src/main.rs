@@ -114,11 +114,22 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         args.data_dir.display()
     );
     println!();
-    println!("Dev-only API tokens (refused outside dev mode):");
-    println!("  demo   alice   demo-alice-token   (member)");
-    println!("  demo   olivia  demo-olivia-token  (member, ops-lead)");
-    println!("  rival  rita    rival-rita-token   (member, ops-lead)");
-    println!("  harbor hank    harbor-hank-token  (member, ops-lead)");
+    println!("Dashboard: open http://{addr} in a browser and pick a member to sign in.");
+    let members = local.dev_members();
+    if !members.is_empty() {
+        println!();
+        println!("Dev-only API tokens (refused outside dev mode):");
+        let width = members.iter().map(|m| m.token.len()).max().unwrap_or(0);
+        for m in members {
+            println!(
+                "  {:<7}{:<8}{:<width$}  ({})",
+                m.workspace_id,
+                m.member_id,
+                m.token,
+                m.roles.join(", ")
+            );
+        }
+    }
     println!();
     println!("Try:");
     println!("  export GREENLIGHT_URL=http://{addr} GREENLIGHT_TOKEN=demo-alice-token");

@@ -215,6 +215,11 @@ impl Local {
         })
     }
 
+    /// The sample members offered as one-click sign-ins (dev mode only).
+    pub fn dev_members(&self) -> &[greenlight_api::DevMember] {
+        &self.api.dev_members
+    }
+
     /// The HTTP API and dashboard on this runtime, with its live stream.
     pub fn router(&self) -> axum::Router {
         greenlight_api::router_with(self.app.clone(), self.api.clone())
