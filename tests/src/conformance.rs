@@ -184,6 +184,76 @@ pub async fn run_all(store: &dyn Store) {
     rejection_and_finish(store).await;
     actions_and_resumes(store).await;
     races(store).await;
+    kept_responses(store).await;
+}
+
+/// Responses kept for `Idempotency-Key` replay: the first stands until it
+/// expires, per workspace, member and key.
+async fn kept_responses(store: &dyn Store) {
+    let kept = |member: &str, key: &str, body: &str, created: u32, expires: u32| KeptResponse {
+        workspace_id: ws("one"),
+        member_id: MemberId::parse(member).expect("member"),
+        key: key.to_string(),
+        fingerprint: format!("fp-{body}"),
+        status: 201,
+        body: body.to_string(),
+        location: Some("/api/runs/run_x".into()),
+        created_at: at(created),
+        expires_at: at(expires),
+    };
+    let alice = MemberId::parse("alice").unwrap();
+    let first = kept("alice", "k#1 ünï", "{\"a\":1}", 100, 200);
+    assert_eq!(store.keep_response(&first, at(100)).await.unwrap(), first);
+    // A second response under the same key does not replace the first.
+    let second = kept("alice", "k#1 ünï", "{\"a\":2}", 110, 210);
+    assert_eq!(store.keep_response(&second, at(110)).await.unwrap(), first);
+    assert_eq!(
+        store
+            .kept_response(&ws("one"), &alice, "k#1 ünï", at(150))
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    // Other keys, members and workspaces see nothing.
+    assert_eq!(
+        store
+            .kept_response(&ws("one"), &alice, "k#2", at(150))
+            .await
+            .unwrap(),
+        None
+    );
+    let bob = MemberId::parse("bob").unwrap();
+    assert_eq!(
+        store
+            .kept_response(&ws("one"), &bob, "k#1 ünï", at(150))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .kept_response(&ws("two"), &alice, "k#1 ünï", at(150))
+            .await
+            .unwrap(),
+        None
+    );
+    // Once expired it is gone, and a new response takes the key.
+    assert_eq!(
+        store
+            .kept_response(&ws("one"), &alice, "k#1 ünï", at(200))
+            .await
+            .unwrap(),
+        None
+    );
+    let third = kept("alice", "k#1 ünï", "{\"a\":3}", 250, 350);
+    assert_eq!(store.keep_response(&third, at(250)).await.unwrap(), third);
+    assert_eq!(
+        store
+            .kept_response(&ws("one"), &alice, "k#1 ünï", at(251))
+            .await
+            .unwrap(),
+        Some(third)
+    );
 }
 
 /// Concurrent decisions: one winner per gate, and the cap holds for gates

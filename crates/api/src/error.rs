@@ -12,7 +12,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    extra: Option<Box<(&'static str, Value)>>,
+    /// Fields beside `error` (the standing decision of a 409, …).
+    extra: Vec<(&'static str, Value)>,
 }
 
 impl ApiError {
@@ -21,7 +22,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            extra: None,
+            extra: Vec::new(),
         }
     }
 
@@ -57,16 +58,14 @@ impl From<Error> for ApiError {
             tracing::error!(error = %e, "request failed on a dependency");
         }
         let extra = match &e {
-            Error::AlreadyDecided { status, decision } => Some((
-                "decision",
-                json!({"status": status, "verdict": decision.verdict, "actor": decision.actor, "at": decision.at,
-                       "comment": decision.comment, "feedback": decision.feedback}),
-            )),
-            Error::SpendCapExceeded { proposed, remaining } => Some((
+            Error::AlreadyDecided { status, decision } => {
+                vec![("decision", json!(decision)), ("status", json!(status))]
+            }
+            Error::SpendCapExceeded { proposed, remaining } => vec![(
                 "spend",
                 json!({"proposed_spend_usd": proposed.usd(), "spend_cap_remaining_usd": remaining.usd()}),
-            )),
-            _ => None,
+            )],
+            _ => Vec::new(),
         };
         let message = match &e {
             Error::NotFound(what) => format!("{what} not found in your workspace"),
@@ -76,7 +75,7 @@ impl From<Error> for ApiError {
             status,
             code: e.code(),
             message,
-            extra: extra.map(Box::new),
+            extra,
         }
     }
 }
@@ -84,8 +83,8 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({"error": {"code": self.code, "message": self.message}});
-        if let Some((key, value)) = self.extra.map(|b| *b) {
-            // The standing decision sits beside the error, as API.md shows it.
+        // The standing decision sits beside the error, as API.md shows it.
+        for (key, value) in self.extra {
             body[key] = value;
         }
         (self.status, Json(body)).into_response()

@@ -9,6 +9,7 @@
 mod dashboard;
 mod error;
 mod extract;
+mod idempotency;
 mod session;
 mod stream;
 
@@ -96,6 +97,10 @@ pub fn router_with(app: Arc<Greenlight>, opts: Options) -> Router {
         .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
@@ -224,9 +229,16 @@ async fn reject(
 async fn start_run(
     State(app): State<AppState>,
     Caller(member): Caller,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<StartRun>,
 ) -> Result<Response, ApiError> {
-    let view = app.start_run(&member, body).await?;
+    // With an Idempotency-Key the run's id comes from it, so concurrent
+    // repeats start one run (the middleware replays the response of later ones).
+    let run_id = headers
+        .get(idempotency::HEADER)
+        .and_then(|k| k.to_str().ok())
+        .map(|k| RunId::for_request(&member.workspace_id, &member.id, k));
+    let view = app.start_run_with_id(&member, body, run_id).await?;
     let location = format!("/api/runs/{}", view.run_id);
     let mut resp = (StatusCode::CREATED, Json(view)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {

@@ -107,6 +107,15 @@ impl RunId {
         RunId(format!("run_{}", ulid::Ulid::new().to_string().to_lowercase()))
     }
 
+    /// The run id that a `POST /api/runs` with an `Idempotency-Key` starts:
+    /// the same member's same key always names the same run, so concurrent
+    /// repeats of the request start one run between them.
+    pub fn for_request(workspace: &WorkspaceId, member: &MemberId, key: &str) -> RunId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{workspace}\n{member}\n{key}").as_bytes());
+        RunId(format!("run_k{}", &hex::encode(digest)[..32]))
+    }
+
     /// The run id that an event with this id starts: the same event delivered
     /// twice starts the same run.
     pub fn from_event_id(event_id: &str) -> Result<RunId, IdError> {

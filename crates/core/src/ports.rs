@@ -131,6 +131,27 @@ pub struct FinishRun {
     pub event: NewEvent,
 }
 
+/// A response kept for replay under an `Idempotency-Key` (API.md): a
+/// request that repeats an earlier one with the same key gets it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptResponse {
+    pub workspace_id: WorkspaceId,
+    pub member_id: MemberId,
+    /// The client's key.
+    pub key: String,
+    /// The request it answered (method, path and body), hashed: the same
+    /// key on a different request is refused, not replayed.
+    pub fingerprint: String,
+    pub status: u16,
+    /// The JSON body.
+    pub body: String,
+    /// The `Location` header, if the response had one.
+    pub location: Option<String>,
+    pub created_at: Timestamp,
+    /// After this it is as if it was never kept.
+    pub expires_at: Timestamp,
+}
+
 /// The store: domain operations, each one atomic.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -193,6 +214,18 @@ pub trait Store: Send + Sync {
     async fn list_outbox(&self, ws: &WorkspaceId, page: &PageRequest) -> StoreResult<Page<OutboxItem>>;
     /// Every run that is still running, oldest first (for recovery and tests).
     async fn running_runs(&self) -> StoreResult<Vec<RunId>>;
+
+    /// Keeps `response` unless an unexpired one is kept under the same
+    /// (workspace, member, key); answers the one that stands.
+    async fn keep_response(&self, response: &KeptResponse, now: Timestamp) -> StoreResult<KeptResponse>;
+    /// The unexpired response kept under (workspace, member, key).
+    async fn kept_response(
+        &self,
+        ws: &WorkspaceId,
+        member: &MemberId,
+        key: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<KeptResponse>>;
 }
 
 /// Why the orchestrator refused a call.

@@ -385,6 +385,7 @@ impl Greenlight {
         }
 
         let now = self.now();
+        let given_id = run_id.is_some();
         let run_id = run_id.unwrap_or_else(RunId::generate);
         let run = Run {
             id: run_id.clone(),
@@ -424,7 +425,19 @@ impl Greenlight {
             data: json!({"run_id": run_id, "workflow": recipe.id, "title": run.brief.get("title"), "actor": member.actor()}),
         };
         let new = NewRun { run, steps, started };
-        self.d.store.create_run(&new).await?;
+        match self.d.store.create_run(&new).await {
+            Ok(()) => {}
+            // A concurrent twin of this request (same given id) created it first.
+            Err(StoreError::AlreadyExists(_)) if given_id => {
+                if let Some(existing) = self.d.store.get_run(&new.run.id).await?
+                    && existing.run.workspace_id == member.workspace_id
+                {
+                    return Ok(RunView::from(&existing));
+                }
+                return Err(Error::invalid("run_id", "is taken"));
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.changed(&new.run.id);
         let input = json!({
             "run_id": run_id,

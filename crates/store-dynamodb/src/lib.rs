@@ -1363,4 +1363,70 @@ impl Store for DynamoStore {
             }
         }
     }
+
+    async fn keep_response(&self, r: &KeptResponse, now: Timestamp) -> Res<KeptResponse> {
+        let sk = kept_sk(&r.member_id, &r.key);
+        let mut item = Item::new();
+        item.insert("PK".into(), s(ws_pk(&r.workspace_id)));
+        item.insert("SK".into(), s(&sk));
+        item.insert("fingerprint".into(), s(&r.fingerprint));
+        item.insert("status".into(), n(i64::from(r.status)));
+        item.insert("body".into(), s(&r.body));
+        if let Some(l) = &r.location {
+            item.insert("location".into(), s(l));
+        }
+        item.insert("created_at".into(), s(r.created_at.to_string()));
+        item.insert("expires_at".into(), s(r.expires_at.to_string()));
+        // DynamoDB's TTL deletes it some time after it expires.
+        item.insert("ttl".into(), n(r.expires_at.datetime().timestamp()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR expires_at <= :now")
+            .expression_attribute_values(":now", s(now.to_string()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(r.clone()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                self.kept_response(&r.workspace_id, &r.member_id, &r.key, now)
+                    .await?
+                    .ok_or_else(|| StoreError::Unavailable("a kept response vanished; retry".into()))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn kept_response(
+        &self,
+        ws: &WorkspaceId,
+        member: &MemberId,
+        key: &str,
+        now: Timestamp,
+    ) -> Res<Option<KeptResponse>> {
+        let Some(i) = self.get(&ws_pk(ws), &kept_sk(member, key)).await? else {
+            return Ok(None);
+        };
+        let kept = KeptResponse {
+            workspace_id: ws.clone(),
+            member_id: member.clone(),
+            key: key.to_string(),
+            fingerprint: get_s(&i, "fingerprint")?.to_string(),
+            status: u16::try_from(get_n(&i, "status")?).map_err(corrupt)?,
+            body: get_s(&i, "body")?.to_string(),
+            location: opt_s(&i, "location").map(str::to_string),
+            created_at: ts(get_s(&i, "created_at")?)?,
+            expires_at: ts(get_s(&i, "expires_at")?)?,
+        };
+        Ok((kept.expires_at > now).then_some(kept))
+    }
+}
+
+fn kept_sk(member: &MemberId, key: &str) -> String {
+    format!("KEPT#{member}#{key}")
 }

@@ -1168,6 +1168,84 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn keep_response(&self, r: &KeptResponse, now: Timestamp) -> Res<KeptResponse> {
+        let (r, now) = (r.clone(), now.to_string());
+        self.tx(move |tx| {
+            // Expired responses go as new ones come.
+            tx.execute("DELETE FROM kept_responses WHERE expires_at <= ?1", [&now])
+                .map_err(db_err)?;
+            if let Some(kept) = kept_row(tx, r.workspace_id.as_str(), r.member_id.as_str(), &r.key)? {
+                return Ok(kept);
+            }
+            tx.execute(
+                "INSERT INTO kept_responses
+                 (workspace_id, member_id, key, fingerprint, status, body, location, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    r.workspace_id.as_str(),
+                    r.member_id.as_str(),
+                    r.key,
+                    r.fingerprint,
+                    r.status,
+                    r.body,
+                    r.location,
+                    r.created_at.to_string(),
+                    r.expires_at.to_string()
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(r)
+        })
+        .await
+    }
+
+    async fn kept_response(
+        &self,
+        ws: &WorkspaceId,
+        member: &MemberId,
+        key: &str,
+        now: Timestamp,
+    ) -> Res<Option<KeptResponse>> {
+        let (ws, member, key) = (ws.to_string(), member.to_string(), key.to_string());
+        self.tx(move |tx| Ok(kept_row(tx, &ws, &member, &key)?.filter(|k| k.expires_at > now)))
+            .await
+    }
+}
+
+fn kept_row(tx: &rusqlite::Transaction<'_>, ws: &str, member: &str, key: &str) -> Res<Option<KeptResponse>> {
+    let row = tx
+        .query_row(
+            "SELECT fingerprint, status, body, location, created_at, expires_at FROM kept_responses
+             WHERE workspace_id = ?1 AND member_id = ?2 AND key = ?3",
+            params![ws, member, key],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u16>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(db_err)?;
+    row.map(|(fingerprint, status, body, location, created, expires)| {
+        Ok(KeptResponse {
+            workspace_id: WorkspaceId::parse(ws).map_err(corrupt)?,
+            member_id: MemberId::parse(member).map_err(corrupt)?,
+            key: key.to_string(),
+            fingerprint,
+            status,
+            body,
+            location,
+            created_at: ts(&created)?,
+            expires_at: ts(&expires)?,
+        })
+    })
+    .transpose()
 }
 
 // ---- the engine's journal ---------------------------------------------------------

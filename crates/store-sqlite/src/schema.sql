@@ -154,3 +154,18 @@ CREATE TABLE IF NOT EXISTS task_outcomes (
     outcome       TEXT NOT NULL,
     PRIMARY KEY (execution, task_key)
 );
+
+-- Responses kept for replay under an Idempotency-Key, until they expire.
+CREATE TABLE IF NOT EXISTS kept_responses (
+    workspace_id  TEXT NOT NULL,
+    member_id     TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    fingerprint   TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    location      TEXT,
+    created_at    TEXT NOT NULL,
+    expires_at    TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, member_id, key)
+);
+CREATE INDEX IF NOT EXISTS kept_responses_expiry ON kept_responses (expires_at);
