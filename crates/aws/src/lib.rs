@@ -95,6 +95,7 @@ pub fn app(settings: &Settings, clients: &Clients) -> anyhow::Result<Arc<Greenli
         recipes: Arc::new(recipes),
         resume_hint: Arc::new(|| {}),
         on_change: Arc::new(|_| {}),
+        fault: Arc::new(|_| {}),
         config: Config {
             priced_model: settings.priced_model.clone(),
             dev_mode: false,

@@ -40,6 +40,10 @@ pub struct Deps {
     /// Called after a call that may have appended events to a run, so live
     /// streams can send them at once. Must not block.
     pub on_change: Arc<dyn Fn(&RunId) + Send + Sync>,
+    /// Crash-fault points for tests ([`faults`]): called with a point's name
+    /// where a crash would hurt most. The calls are compiled out of release
+    /// builds; a no-op anywhere else.
+    pub fault: Arc<dyn Fn(&'static str) + Send + Sync>,
     pub config: Config,
 }
 
@@ -66,6 +70,36 @@ pub const MAX_TEXT_CHARS: usize = 4000;
 /// The hash under which a token is stored: SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The crash-fault points a test can arm (`GREENLIGHT_FAULT=<name>` on a
+/// debug build of `greenlight dev`): the process stops there until killed.
+pub mod faults {
+    /// A decision is committed; the resumer has not been told.
+    pub const DECISION_AFTER_COMMIT: &str = "decision.after_commit";
+    /// An agent step is running and its output is computed, not stored.
+    pub const AGENT_BEFORE_OUTPUT: &str = "agent.before_output";
+    /// An action's task is under way; its effect is not recorded. (The
+    /// effect and the step's success are one transaction, idempotent on the
+    /// step id.)
+    pub const ACTION_BEFORE_EFFECT: &str = "action.before_effect";
+    /// An action's effect is recorded; the orchestrator has not been told
+    /// the task finished, so it will run the task again.
+    pub const ACTION_AFTER_EFFECT: &str = "action.after_effect";
+    pub const ALL: [&str; 4] = [
+        DECISION_AFTER_COMMIT,
+        AGENT_BEFORE_OUTPUT,
+        ACTION_BEFORE_EFFECT,
+        ACTION_AFTER_EFFECT,
+    ];
+}
+
+/// Reaches a crash-fault point; nothing in release builds.
+macro_rules! fault_point {
+    ($self:expr, $point:expr) => {
+        #[cfg(debug_assertions)]
+        ($self.d.fault)($point);
+    };
 }
 
 /// How long a browser session lasts.
@@ -864,6 +898,7 @@ impl Greenlight {
         match self.d.store.apply_decision(&write).await? {
             DecisionApplied::Applied { cancelled } => {
                 info!(verdict = ?req.verdict, cancelled = cancelled.len(), "decision recorded");
+                fault_point!(self, faults::DECISION_AFTER_COMMIT);
                 (self.d.resume_hint)();
                 self.changed(id.run_id());
             }
@@ -1133,6 +1168,7 @@ impl Greenlight {
             priced_model: &self.d.config.priced_model,
         };
         let result = self.d.agents.run(input).await;
+        fault_point!(self, faults::AGENT_BEFORE_OUTPUT);
         let now = self.now();
         match result {
             Ok(out) => {
@@ -1378,11 +1414,13 @@ impl Greenlight {
         let gate_key = StepKey::parse(&gate_step.key)
             .map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
         let gate_id = StepId::new(&record.run.id, &gate_key);
+        fault_point!(self, faults::ACTION_BEFORE_EFFECT);
         self.d
             .store
             .complete_action(&item, &update, &gate_id)
             .await
             .map_err(retryable)?;
+        fault_point!(self, faults::ACTION_AFTER_EFFECT);
         Ok(reference)
     }
 

@@ -179,6 +179,7 @@ impl Local {
             on_change: Arc::new(move |run_id: &RunId| {
                 let _ = announce.send(run_id.clone());
             }),
+            fault: fault_hook(),
             config: Config {
                 priced_model: opts.priced_model.clone(),
                 dev_mode: opts.dev_mode,
@@ -248,6 +249,32 @@ impl Local {
         });
         Ok((bound, handle))
     }
+}
+
+/// The crash-fault hook: in a debug build with `GREENLIGHT_FAULT=<point>`
+/// (one of `greenlight_core::service::faults::ALL`), the process stops at
+/// that point, says so on stderr, and waits to be killed.
+#[cfg(debug_assertions)]
+fn fault_hook() -> Arc<dyn Fn(&'static str) + Send + Sync> {
+    match std::env::var("GREENLIGHT_FAULT") {
+        Ok(armed) if !armed.is_empty() => {
+            warn!(point = %armed, "a crash-fault point is armed");
+            Arc::new(move |point| {
+                if point == armed {
+                    eprintln!("greenlight: fault point {point} reached; waiting to be killed");
+                    loop {
+                        std::thread::park();
+                    }
+                }
+            })
+        }
+        _ => Arc::new(|_| {}),
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_hook() -> Arc<dyn Fn(&'static str) + Send + Sync> {
+    Arc::new(|_| {})
 }
 
 /// Delivers committed decisions: at once when told, and every second for
