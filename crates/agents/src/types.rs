@@ -51,6 +51,7 @@ impl AgentId {
 
 /// What `GET /api/agents` lists about an agent.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentInfo {
     pub id: &'static str,
     pub name: &'static str,
@@ -139,6 +140,7 @@ pub struct ShopLimits {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
     pub id: String,
     pub name: String,

@@ -10,6 +10,7 @@ mod dashboard;
 mod error;
 mod extract;
 mod idempotency;
+mod openapi;
 mod session;
 mod stream;
 
@@ -27,6 +28,10 @@ use greenlight_core::ids::RunId;
 use greenlight_core::model::{PageRequest, RunStatus, Verdict};
 use greenlight_core::ports::QueueFilter;
 use greenlight_core::service::{DecideRequest, StartRun};
+#[allow(unused_imports)]
+use greenlight_core::views::{Card, DecideResponse, RunView};
+#[allow(unused_imports)] // named by the #[utoipa::path] attributes
+use openapi::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::ops::Deref;
@@ -76,6 +81,7 @@ pub fn router_with(app: Arc<Greenlight>, opts: Options) -> Router {
     let state = Arc::new(ApiState { app, opts });
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi_json))
         .route("/api/me", get(me))
         .route("/api/session", post(session::open).delete(session::close))
         .route("/api/dev/members", get(session::dev_members))
@@ -121,10 +127,20 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+#[utoipa::path(get, path = "/api/openapi.json", security(), tag = "meta",
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
+async fn openapi_json() -> Json<Value> {
+    Json(openapi::document())
+}
+
+#[utoipa::path(get, path = "/healthz", security(), tag = "meta",
+    responses((status = 200, description = "The server is up", body = Health)))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/api/me", tag = "session",
+    responses((status = 200, description = "The caller", body = Me), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn me(State(app): State<AppState>, Caller(member): Caller) -> Result<Json<Value>, ApiError> {
     Ok(Json(session::member_view(&app, &member).await?))
 }
@@ -148,6 +164,9 @@ fn listed<T: serde::Serialize>(key: &str, p: greenlight_core::model::Page<T>) ->
     Json(json!({ key: p.items, "next_cursor": p.next_cursor }))
 }
 
+#[utoipa::path(get, path = "/api/dashboard/approvals", tag = "approvals",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 50)"), ("cursor" = Option<String>, Query, description = "The previous page's next_cursor"), ("workflow" = Option<String>, Query, description = "Only this workflow's"), ("gate" = Option<String>, Query, description = "Only this gate's (step key)")),
+    responses((status = 200, description = "Pending approvals of the workspace, newest first", body = ApprovalList), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn list_approvals(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -162,6 +181,9 @@ async fn list_approvals(
     Ok(listed("approvals", p))
 }
 
+#[utoipa::path(get, path = "/api/dashboard/approvals/{step_id}", tag = "approvals",
+    params(("step_id" = String, Path, description = "The gate's step id")),
+    responses((status = 200, description = "The Review card", body = Card), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn card(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -170,7 +192,8 @@ async fn card(
     Ok(Json(app.card(&member, &step_id).await?).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of an approval.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
     #[serde(default)]
@@ -181,7 +204,8 @@ struct ApproveBody {
     edited_proposal: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of a rejection.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RejectBody {
     #[serde(default)]
@@ -190,6 +214,12 @@ struct RejectBody {
     proposal_digest: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/dashboard/approvals/{step_id}/approve", tag = "approvals",
+    params(("step_id" = String, Path, description = "The gate's step id"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Repeat a POST safely: the same member's same key gets the first successful response again for 24 hours")),
+    request_body(content = ApproveBody, description = "`{}`, or a comment, and the digest of the proposal shown"),
+    responses((status = 200, description = "Approved; the run resumes", body = DecideResponse), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The gate's policy needs a role the caller lacks, or a session without this server's Origin", body = ErrorBody),
+        (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 409, description = "already_decided (with the standing decision), not_pending, stale_proposal or spend_cap_exceeded; nothing changed", body = ErrorBody), (status = 413, description = "The body is over 1 MiB", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn approve(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -211,6 +241,12 @@ async fn approve(
     Ok(Json(app.decide(&member, &step_id, req).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/api/dashboard/approvals/{step_id}/reject", tag = "approvals",
+    params(("step_id" = String, Path, description = "The gate's step id"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Repeat a POST safely: the same member's same key gets the first successful response again for 24 hours")),
+    request_body(content = RejectBody, description = "The feedback (required, non-blank)"),
+    responses((status = 200, description = "Rejected; a blocking gate fails the run", body = DecideResponse), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The gate's policy needs a role the caller lacks, or a session without this server's Origin", body = ErrorBody),
+        (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 409, description = "already_decided (with the standing decision), not_pending, stale_proposal or spend_cap_exceeded; nothing changed", body = ErrorBody), (status = 413, description = "The body is over 1 MiB", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn reject(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -226,6 +262,13 @@ async fn reject(
     Ok(Json(app.decide(&member, &step_id, req).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/api/runs", tag = "runs",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Repeat a POST safely: the same member's same key gets the first successful response again for 24 hours")),
+    request_body(content = StartRun, description = "A workflow and its brief, or `rerun_of` and `notes`"),
+    responses((status = 201, description = "Started", body = RunView,
+            headers(("Location" = String, description = "The run's URL"))),
+        (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 403, description = "A session cookie without this server's Origin", body = ErrorBody), (status = 404, description = "No such workflow, or no such run to re-run", body = ErrorBody),
+        (status = 413, description = "The body is over 1 MiB", body = ErrorBody), (status = 422, description = "The workflow's recipe is invalid", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn start_run(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -247,6 +290,9 @@ async fn start_run(
     Ok(resp)
 }
 
+#[utoipa::path(get, path = "/api/runs", tag = "runs",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 50)"), ("cursor" = Option<String>, Query, description = "The previous page's next_cursor"), ("status" = Option<RunStatus>, Query, description = "Only runs with this status")),
+    responses((status = 200, description = "Runs of the workspace, newest first", body = RunList), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn list_runs(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -264,6 +310,9 @@ async fn list_runs(
     Ok(listed("runs", p))
 }
 
+#[utoipa::path(get, path = "/api/runs/{run_id}", tag = "runs",
+    params(("run_id" = String, Path)),
+    responses((status = 200, description = "The run with its steps", body = RunView), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn run(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -272,6 +321,10 @@ async fn run(
     Ok(Json(app.run_view(&member, &run_id).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/api/runs/{run_id}/events", tag = "runs",
+    params(("run_id" = String, Path), ("after" = Option<u64>, Query, minimum = 0, maximum = 18446744073709551615_u64, description = "Only events after this sequence number"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "At most this many (default 1000)")),
+    responses((status = 200, description = "The run's events in order", body = EventList), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn events(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -293,6 +346,10 @@ async fn events(
     Ok(Json(json!({ "events": events })))
 }
 
+#[utoipa::path(get, path = "/api/runs/{run_id}/report", tag = "runs",
+    params(("run_id" = String, Path)),
+    responses((status = 200, description = "The synthesis report", body = Report), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 404, description = "Not found in the caller's workspace", body = ErrorBody),
+        (status = 409, description = "no_report: the run has none (running, or failed)", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn report(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -301,6 +358,10 @@ async fn report(
     Ok(Json(app.report(&member, &run_id).await?))
 }
 
+#[utoipa::path(get, path = "/api/runs/{run_id}/assets/{name}", tag = "runs",
+    params(("run_id" = String, Path), ("name" = String, Path, description = "The asset's file name")),
+    responses((status = 200, description = "A rendered asset", content(("image/svg+xml"), ("image/png"), ("image/jpeg"), ("image/webp"))),
+        (status = 401, description = "No valid token or session", body = ErrorBody), (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn asset(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -333,18 +394,27 @@ async fn asset(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/workflows", tag = "catalog",
+    responses((status = 200, description = "The recipes", body = WorkflowList), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn workflows(State(app): State<AppState>, Caller(_): Caller) -> Json<Value> {
     Json(json!({ "workflows": app.workflows() }))
 }
 
+#[utoipa::path(get, path = "/api/catalog/products", tag = "catalog",
+    responses((status = 200, description = "The workspace's products", body = ProductList), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn products(State(app): State<AppState>, Caller(member): Caller) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "products": app.products(&member).await? })))
 }
 
+#[utoipa::path(get, path = "/api/agents", tag = "catalog",
+    responses((status = 200, description = "The agents and what they output", body = AgentList), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn agents(Caller(_): Caller) -> Json<Value> {
     Json(json!({ "agents": greenlight_agents::catalog() }))
 }
 
+#[utoipa::path(get, path = "/api/outbox", tag = "records",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 50)"), ("cursor" = Option<String>, Query, description = "The previous page's next_cursor")),
+    responses((status = 200, description = "What actions sent, newest first", body = OutboxList), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn outbox(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -354,6 +424,9 @@ async fn outbox(
     Ok(listed("items", app.outbox(&member, &page(&q)?).await?))
 }
 
+#[utoipa::path(get, path = "/api/audit", tag = "records",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 50)"), ("cursor" = Option<String>, Query, description = "The previous page's next_cursor")),
+    responses((status = 200, description = "Every decision, newest first", body = AuditList), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn audit(
     State(app): State<AppState>,
     Caller(member): Caller,

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 pub const COOKIE: &str = "greenlight_session";
 
 /// A sample member offered as a one-click sign-in in dev mode.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DevMember {
     pub workspace_id: String,
     pub workspace_name: String,
@@ -44,9 +44,12 @@ pub async fn member_view(app: &AppState, member: &Member) -> Result<Value, ApiEr
     }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of a sign-in.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenBody {
+    /// An API token.
+    #[schema(value_type = String)]
     token: Option<String>,
 }
 
@@ -84,6 +87,16 @@ fn set_cookie(value: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
 }
 
 /// `POST /api/session` `{"token": "…"}`: sets the session cookie.
+#[utoipa::path(post, path = "/api/session", security(), tag = "session",
+    request_body = OpenBody,
+    responses(
+        (status = 200, description = "Signed in: the session cookie is set", body = crate::openapi::Me,
+            headers(("Set-Cookie" = String, description = "greenlight_session=…; HttpOnly; SameSite=Strict"))),
+        (status = 400, description = "Invalid request: the message names the field", body = crate::openapi::ErrorBody),
+        (status = 401, description = "The token is not valid here", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Sign-in from another site (Origin)", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 1 MiB", body = crate::openapi::ErrorBody),
+        (status = 503, description = "A dependency is unavailable; retry", body = crate::openapi::ErrorBody)))]
 pub async fn open(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -132,6 +145,11 @@ pub async fn open(
 
 /// `DELETE /api/session`: ends the session and clears the cookie. Answers
 /// 204 whether or not there was a live session (signing out twice is fine).
+#[utoipa::path(delete, path = "/api/session", security(), tag = "session",
+    responses(
+        (status = 204, description = "Signed out: the session ended and the cookie is cleared"),
+        (status = 403, description = "A session cookie without this server's Origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "A dependency is unavailable; retry", body = crate::openapi::ErrorBody)))]
 pub async fn close(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(value) = cookie_value(&headers) {
         if !same_origin(&headers) {
@@ -152,6 +170,10 @@ pub async fn close(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
 
 /// `GET /api/dev/members`: the sample members with their dev tokens, for
 /// the sign-in page's one-click choices. Only in dev mode.
+#[utoipa::path(get, path = "/api/dev/members", security(), tag = "session",
+    responses(
+        (status = 200, description = "The sample members and their dev tokens", body = crate::openapi::DevMembers),
+        (status = 404, description = "Not in dev mode", body = crate::openapi::ErrorBody)))]
 pub async fn dev_members(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     if !app.dev_mode() || app.opts.dev_members.is_empty() {
         return Err(ApiError::new(

@@ -73,6 +73,12 @@ fn message(event: &EventView) -> Event {
         .unwrap_or_else(|_| Event::default().event("resync").data("{}"))
 }
 
+/// `GET /api/stream`: the workspace's events as Server-Sent Events.
+#[utoipa::path(get, path = "/api/stream", tag = "runs",
+    responses(
+        (status = 200, description = "One `data:` line per event (an event of GET /api/runs/{run_id}/events); a `resync` event asks the client to refetch", content_type = "text/event-stream"),
+        (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody),
+        (status = 404, description = "This deployment has no live stream: poll the run's events", body = crate::openapi::ErrorBody)))]
 pub async fn stream(
     State(app): State<AppState>,
     Caller(member): Caller,

@@ -118,11 +118,21 @@ pub struct Session {
 
 /// A request to start a run (`POST /api/runs`).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"workflow": "profile-audit", "brief": {"title": "Shop audit", "focus": "listings"}}))
+)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
+    /// A workflow id of `GET /api/workflows`; may be omitted with `rerun_of`.
     pub workflow: Option<String>,
+    /// The brief, per the workflow's `brief_schema`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub brief: Option<Value>,
+    /// Re-run with notes: a run of the caller's workspace to start again.
     pub rerun_of: Option<String>,
+    /// With `rerun_of`: appended to the brief's notes with the rejection reason.
     pub notes: Option<String>,
 }
 

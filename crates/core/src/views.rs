@@ -11,6 +11,7 @@ fn usd(m: Money) -> f64 {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalItem {
     pub step_id: String,
     pub run_id: String,
@@ -47,6 +48,7 @@ impl From<&Approval> for ApprovalItem {
 
 /// The Review card.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Card {
     pub step_id: String,
     pub run_id: String,
@@ -76,6 +78,7 @@ pub struct Card {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecideResponse {
     pub step_id: String,
     pub run_id: String,
@@ -88,12 +91,14 @@ pub struct DecideResponse {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejection {
     pub step_label: String,
     pub feedback: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepView {
     pub step_id: String,
     pub step_key: String,
@@ -109,6 +114,7 @@ pub struct StepView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunView {
     pub run_id: String,
     pub workflow: String,
@@ -176,6 +182,7 @@ impl From<&RunRecord> for RunView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     pub run_id: String,
     pub workflow: String,
@@ -216,6 +223,7 @@ impl From<&RunRecord> for RunSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     pub seq: u64,
     #[serde(rename = "type")]
@@ -238,6 +246,7 @@ impl From<&Event> for EventView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutboxView {
     pub step_id: String,
     pub run_id: String,
@@ -261,6 +270,7 @@ impl From<&OutboxItem> for OutboxView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditView {
     pub id: String,
     pub at: Timestamp,
@@ -286,22 +296,29 @@ impl From<&AuditEntry> for AuditView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GateView {
     pub step_key: String,
     pub label: String,
     pub target_output_field: String,
     pub upstream_step_key: String,
     pub blocking: bool,
+    /// `{"required_role": "…", "when_spend_over_usd": …}`: who may decide.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub policy: Option<greenlight_recipes::GatePolicy>,
     pub checklist: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkflowView {
     pub id: String,
     pub name: String,
     pub description: String,
     pub brief_schema: Value,
     pub gates: Vec<GateView>,
+    /// The recipe's steps: `key`, `kind`, `label`, `after`, and per kind
+    /// `agent`, `gate` or `action`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub graph: Vec<greenlight_recipes::Step>,
 }
