@@ -98,6 +98,7 @@ fn approval(run: &RunId, k: &str, w: &str, created: Timestamp, spend: Option<Mon
         proposed_daily: None,
         required_role: None,
         proposal_digest: "sha256:x".into(),
+        run_title: Some("Spring launch".into()),
     }
 }
 

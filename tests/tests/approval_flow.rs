@@ -349,6 +349,19 @@ async fn a_rejected_run_can_be_rerun_with_notes() {
     let old = brief("demo-campaign-launch-spring-linen");
     assert_eq!(new["brief"]["products"], old["products"]);
     app.wait_gates(ALICE, new_id, 4).await;
+
+    // Notes that already quote the reason (the dashboard prefills it) get it once.
+    let (status, resp) = app
+        .post(
+            ALICE,
+            "/api/runs",
+            json!({"rerun_of": run_id, "notes": "Rejected at Publish: Drop the exclamation marks. Calmer, please."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{resp}");
+    let notes = resp["brief"]["notes"].as_str().unwrap();
+    assert_eq!(notes.matches("Drop the exclamation marks.").count(), 1, "{notes}");
+    assert!(notes.contains("Calmer, please."), "{notes}");
 }
 
 #[tokio::test]
@@ -747,6 +760,10 @@ async fn a_post_launch_loop_triages_the_post_its_launch_sent() {
     let run = app.wait_status(ALICE, &lp, "succeeded").await;
     let triage = &step(&run, "comment_triage")["output"];
     assert_eq!(triage["post_id"], format!("post-{launch}"), "{triage}");
+    // The recommendations name the launched product, not a placeholder.
+    let moves = step(&run, "next_move_recommender")["output"].to_string();
+    assert!(!moves.contains("featured product"), "{moves}");
+    assert!(moves.contains("Stonewashed Linen"), "{moves}");
     // A run that is not a succeeded Campaign Launch of the workspace is refused.
     let (status, body) = app
         .post(

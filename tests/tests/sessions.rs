@@ -256,6 +256,28 @@ async fn dashboard_pages_are_served_with_a_strict_content_security_policy() {
         assert!(html.contains("/assets/"), "{path}: the page loads its script");
         assert!(!html.contains("<script>"), "{path}: no inline script");
     }
+    // A mistyped dashboard address: the page (it says "Page not found") with a 404.
+    let resp = plain()
+        .get(app.url("/approval"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let resp = plain().get(app.url("/approval")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let resp = plain().get(app.url("/assets/app.js")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(

@@ -59,6 +59,10 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         .first()
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "the featured product".into());
+    let listing = match products.first() {
+        Some(p) => format!("the {} listing", p.name),
+        None => "the featured product's listing".to_string(),
+    };
 
     let items: Vec<Item> = triage
         .get("comments")
@@ -192,7 +196,7 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         }
         evidence.extend(quote("question", 2));
         let title = match topic {
-            Some(t) => format!("Put the {t} answer into the {product_name} listing and pin a reply"),
+            Some(t) => format!("Put the {t} answer into {listing} and pin a reply"),
             None => "Answer the open questions and turn the most common one into an FAQ post".to_string(),
         };
         moves.push(Move {

@@ -86,15 +86,21 @@ fn respond(name: &str, bytes: Vec<u8>) -> Response {
     resp
 }
 
+/// The dashboard's page, if its files are there.
+pub async fn page_response(app: &AppState) -> Option<Response> {
+    load(app, "index.html")
+        .await
+        .map(|bytes| respond("index.html", bytes))
+}
+
 async fn page(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let bytes = load(&app, "index.html").await.ok_or_else(|| {
+    page_response(&app).await.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "the dashboard's index.html is missing from its directory",
         )
-    })?;
-    Ok(respond("index.html", bytes))
+    })
 }
 
 async fn asset(State(app): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {

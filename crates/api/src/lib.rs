@@ -115,8 +115,21 @@ pub fn router_with(app: Arc<Greenlight>, opts: Options) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see API.md")
+/// No route: a browser asking for a page gets the dashboard (which says
+/// "Page not found") with a 404; anything else a JSON 404.
+async fn not_found(State(app): State<AppState>, req: axum::extract::Request) -> Response {
+    let wants_page = !req.uri().path().starts_with("/api/")
+        && req.method() == axum::http::Method::GET
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if wants_page && let Some(mut page) = dashboard::page_response(&app).await {
+        *page.status_mut() = StatusCode::NOT_FOUND;
+        return page;
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see API.md").into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

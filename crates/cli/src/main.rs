@@ -2,6 +2,7 @@
 //! Greenlight API, and the recipe compiler.
 
 mod admin;
+mod bench;
 mod client;
 mod recipes;
 
@@ -36,6 +37,8 @@ enum Command {
     Recipes(recipes::RecipesCmd),
     /// Workspaces, members and API tokens, against a store (SQLite or DynamoDB).
     Admin(admin::AdminArgs),
+    /// Measure throughput, latency, memory and the queue on this machine (embedded store, offline agents).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -81,6 +84,7 @@ async fn main() -> std::process::ExitCode {
         Command::Runs(cmd) => client::runs(cmd).await,
         Command::Recipes(cmd) => recipes::run(cmd),
         Command::Admin(args) => admin::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -24,7 +24,7 @@ pub enum Error {
     NotPending(String),
     #[error("the proposal changed since it was shown; reload the card and review it again")]
     StaleProposal,
-    #[error("approving {proposed} would exceed this month's spend cap: {remaining} of it is left")]
+    #[error("Approving {proposed} would exceed this month's spend cap: only {remaining} of it is left.")]
     SpendCapExceeded { proposed: Money, remaining: Money },
     #[error("{0}")]
     NoReport(String),

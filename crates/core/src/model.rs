@@ -222,6 +222,9 @@ pub struct Approval {
     pub proposed_daily: Option<Money>,
     pub required_role: Option<String>,
     pub proposal_digest: String,
+    /// The run's title (its brief's `title`), to tell runs apart in the queue.
+    #[serde(default)]
+    pub run_title: Option<String>,
 }
 
 /// A step's output once it ran.

@@ -337,16 +337,19 @@ impl Greenlight {
                     .filter(|s| !s.trim().is_empty())
                     .map(|s| vec![s.to_string()])
                     .unwrap_or_default();
-                if let Some(err) = &old.run.error {
+                let given = req.notes.as_deref().filter(|n| !n.trim().is_empty());
+                // A reason the caller's notes already quote is not added twice.
+                let quoted = |reason: &str| given.is_some_and(|n| n.contains(reason));
+                if let Some(err) = old.run.error.as_deref().filter(|e| !quoted(e)) {
                     notes.push(format!("Previous run {prev}: {err}"));
                 }
                 for r in rejections(&old) {
                     let line = format!("Rejected at {}: {}", r.step_label, r.feedback);
-                    if old.run.error.as_deref().is_none_or(|e| e != line) {
+                    if old.run.error.as_deref().is_none_or(|e| e != line) && !quoted(&line) {
                         notes.push(format!("Previous run {prev}: {line}"));
                     }
                 }
-                if let Some(n) = req.notes.as_deref().filter(|n| !n.trim().is_empty()) {
+                if let Some(n) = given {
                     notes.push(n.to_string());
                 }
                 if let Value::Object(map) = &mut brief {
@@ -764,7 +767,7 @@ impl Greenlight {
             && !member.has_role(role)
         {
             return Err(Error::Forbidden(format!(
-                "deciding the {} gate{} needs the `{role}` role, which {} does not have",
+                "Deciding the {} gate{} needs the {role} role, which {} does not have.",
                 step.label,
                 approval
                     .proposed_spend
@@ -1139,7 +1142,8 @@ impl Greenlight {
             .map_err(retryable)?
             .ok_or_else(|| TaskError::new(task_errors::AGENT_FAILED, "the run's workspace is gone"))?;
         let mut data = Self::workspace_data(&ws).map_err(|e| TaskError::new(task_errors::AGENT_FAILED, e))?;
-        if agent_id == AgentId::CommentTriage {
+        // Both read the launch's post: triage its comments, recommend for its products.
+        if matches!(agent_id, AgentId::CommentTriage | AgentId::NextMoveRecommender) {
             self.put_launch_post_first(&record.run, &mut data)
                 .await
                 .map_err(retryable)?;
@@ -1295,6 +1299,12 @@ impl Greenlight {
             proposed_daily: spend.and_then(|(_, d)| d),
             required_role: required_role.clone(),
             proposal_digest: proposal::digest(&proposal),
+            run_title: record
+                .run
+                .brief
+                .get("title")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         };
         let events = vec![NewEvent {
             kind: EventType::ApprovalRequested,

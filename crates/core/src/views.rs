@@ -25,6 +25,8 @@ pub struct ApprovalItem {
     pub proposed_spend_usd: Option<f64>,
     pub proposed_daily_usd: Option<f64>,
     pub required_role: Option<String>,
+    /// The run's title, to tell runs apart.
+    pub run_title: Option<String>,
 }
 
 impl From<&Approval> for ApprovalItem {
@@ -42,6 +44,7 @@ impl From<&Approval> for ApprovalItem {
             proposed_spend_usd: a.proposed_spend.map(usd),
             proposed_daily_usd: a.proposed_daily.map(usd),
             required_role: a.required_role.clone(),
+            run_title: a.run_title.clone(),
         }
     }
 }

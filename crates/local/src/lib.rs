@@ -216,6 +216,14 @@ impl Local {
         })
     }
 
+    /// Announcements of runs that changed (the live stream's feed).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RunId> {
+        match &self.api.live {
+            Some(live) => live.subscribe(),
+            None => tokio::sync::broadcast::channel(1).1,
+        }
+    }
+
     /// The sample members offered as one-click sign-ins (dev mode only).
     pub fn dev_members(&self) -> &[greenlight_api::DevMember] {
         &self.api.dev_members

@@ -109,6 +109,19 @@ impl SqliteStore {
         })
     }
 
+    /// How many approvals wait in all workspaces (for benchmarks and operators).
+    pub async fn count_pending(&self) -> Res<u64> {
+        self.tx(|tx| {
+            tx.query_row(
+                "SELECT count(*) FROM approvals WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+
     /// Runs `f` in one immediate transaction on the blocking pool.
     async fn tx<T, F>(&self, f: F) -> Res<T>
     where
