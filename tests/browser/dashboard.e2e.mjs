@@ -160,9 +160,12 @@ try {
 
   // ---- the ad spend gate needs ops-lead: alice sees why ------------------
   await run.goto(cardUrls.ad_spend_gate);
-  await run.getByRole('button', { name: 'Approve', exact: true }).click();
-  await run.getByRole('alert').filter({ hasText: /ops-lead/ }).waitFor();
-  step('approving $1,250 of ad spend as alice explains the ops-lead policy in plain words');
+  await run.locator('#approve-blocked').filter({ hasText: /ops-lead/ }).waitFor();
+  for (const name of ['Approve', 'Approve with comment', 'Reject with feedback']) {
+    expect(await run.getByRole('button', { name, exact: true }).isDisabled(),
+      `${name} is disabled for a member without the gate's role`);
+  }
+  step('the $1,250 ad spend card tells alice it needs the ops-lead role, and offers her no decision');
 
   // ---- reject with feedback: the button waits for the feedback -----------
   await run.goto(cardUrls.outreach_gate);
@@ -207,7 +210,7 @@ try {
   await olivia.goto(`${BASE}/signin`);
   await olivia.getByRole('button', { name: /Olivia Chen/ }).click();
   await olivia.waitForURL(/\/approvals/);
-  const comment = 'Ship it, and watch the first two days closely.';
+  const comment = 'Ship it, and watch the first *two* days | closely <3 & _see_.';
   for (const key of ['listings_gate', 'publish_gate', 'ad_spend_gate', 'outreach_gate']) {
     await olivia.goto(`${BASE}/review/${second}.${key}`);
     if (key === 'ad_spend_gate') {
@@ -222,6 +225,8 @@ try {
   await olivia.goto(`${BASE}/runs/${second}`);
   await olivia.getByText(/succeeded/i).first().waitFor();
   await olivia.getByText(comment).first().waitFor({ timeout: 20_000 });
+  // The report's Markdown quotes it literally: no emphasis, no entities.
+  await olivia.locator('#run-report .markdown').filter({ hasText: comment }).waitFor();
   step('olivia approved all four (one with a comment); the run succeeded and its report quotes the comment');
 
   // ---- sign out ends the session ----------------------------------------

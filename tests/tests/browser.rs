@@ -91,7 +91,7 @@ async fn the_dashboard_approves_and_rejects_in_a_real_browser() {
     assert!(
         comments
             .iter()
-            .any(|c| c["comment"] == "Ship it, and watch the first two days closely."),
+            .any(|c| c["comment"] == "Ship it, and watch the first *two* days | closely <3 & _see_."),
         "{report}"
     );
     assert_eq!(app.run(ALICE, approved).await["rerun_of"], rejected);

@@ -9,20 +9,34 @@ use crate::cost::{estimate_tokens, llm_cost_micros, micros_to_usd};
 use crate::offline::Ctx;
 use crate::types::{AgentError, AgentInput, AgentOutput, PriorStep};
 
-/// Text from people or data, made safe for inline Markdown: one line, no raw
-/// HTML.
-fn inline(s: &str) -> String {
-    s.replace(['\r', '\n'], " ")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .trim()
-        .to_string()
+/// Text from people or data as Markdown that shows it literally: no raw
+/// HTML (`<` and `>` as entities), no emphasis, code or links (their marks
+/// escaped with a backslash).
+fn literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '*' | '_' | '`' | '[' | ']' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
-/// Text quoted as a Markdown block quote, line by line.
+/// Text from people or data, for inline Markdown: one line, shown literally.
+fn inline(s: &str) -> String {
+    literal(s.replace(['\r', '\n'], " ").trim())
+}
+
+/// Text quoted as a Markdown block quote, line by line, shown literally.
 fn block_quote(s: &str) -> String {
-    s.replace('<', "&lt;")
-        .replace('>', "&gt;")
+    literal(s)
         .lines()
         .map(|l| {
             if l.trim().is_empty() {

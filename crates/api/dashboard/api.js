@@ -20,9 +20,26 @@ export class NetworkError extends Error {
   }
 }
 
+/** A request given up on purpose (sign-out): not a connection problem. */
+export class AbortedError extends NetworkError {
+  constructor() {
+    super();
+    this.message = 'The request was cancelled.';
+    this.code = 'aborted';
+  }
+}
+
 let unauthorized = () => {};
 const netListeners = new Set();
 let netDown = false;
+// Every request carries this signal, so sign-out can cancel what is in flight.
+let inflight = new AbortController();
+
+/** Cancels every request in flight (on sign-out: no late 401s). */
+export function abortRequests() {
+  inflight.abort();
+  inflight = new AbortController();
+}
 
 /** What to do on a 401 (set by the app: go to /signin). */
 export function onUnauthorized(fn) {
@@ -46,7 +63,7 @@ function setNetDown(down) {
  * a 401 is thrown as an ApiError instead of leaving the page (sign-in, /me).
  */
 export async function api(path, { method = 'GET', body, headers = {}, allow401 = false } = {}) {
-  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json', ...headers } };
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json', ...headers }, signal: inflight.signal };
   if (method !== 'GET' && method !== 'HEAD') {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body === undefined ? {} : body);
@@ -56,7 +73,8 @@ export async function api(path, { method = 'GET', body, headers = {}, allow401 =
   try {
     res = await fetch(path, init);
     text = await res.text();
-  } catch {
+  } catch (e) {
+    if (init.signal.aborted || (e && e.name === 'AbortError')) throw new AbortedError();
     setNetDown(true);
     throw new NetworkError();
   }

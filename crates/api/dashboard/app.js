@@ -6,7 +6,7 @@
 // late answers are dropped) and onCleanup(fn) (pollers and listeners stop).
 
 import { replace, h, startClock, loading } from './dom.js';
-import { api, withQuery, poller, onUnauthorized, onNetworkChange } from './api.js';
+import { api, withQuery, poller, onUnauthorized, onNetworkChange, abortRequests } from './api.js';
 import { startLive, stopLive, onLiveEvent } from './live.js';
 import { session, setNavigator, setSignedIn, onApprovalsCount, reportApprovals, lastApprovalsReport, pageHeading } from './nav.js';
 import * as approvals from './approvals.js';
@@ -39,10 +39,56 @@ let leaving = false;
 // ------------------------------------------------------------------ routing
 
 function notFound(ctx) {
-  ctx.title('Not found');
+  ctx.title('Page not found');
   replace(ctx.main,
-    pageHeading('Page not found'),
-    h('p', null, 'There is no page at this address. ', h('a', { href: '/approvals' }, 'Go to Approvals'), '.'));
+    h('section', { class: 'panel not-found' },
+      pageHeading('Page not found'),
+      h('p', null, 'There is no page at this address in the dashboard.'),
+      h('ul', { class: 'link-list' },
+        h('li', null, h('a', { href: '/approvals' }, 'Approvals'), ': what waits for your decision'),
+        h('li', null, h('a', { href: '/runs' }, 'Runs'), ': every run of your workspace'),
+        h('li', null, h('a', { href: '/brief' }, 'New run'), ': start a workflow'))));
+}
+
+/**
+ * Moves focus to the new page's <h1> (tabindex="-1") as soon as the page has
+ * drawn it, unless the page or the user has focused something in it first.
+ */
+function focusHeading(state) {
+  const attempt = () => {
+    if (!state.alive) return true;
+    const heading = main.querySelector('h1');
+    if (!heading) return false;
+    const active = document.activeElement;
+    if (active && active !== main && main.contains(active)) return true;
+    if (!heading.hasAttribute('tabindex')) heading.setAttribute('tabindex', '-1');
+    heading.focus({ preventScroll: true });
+    return true;
+  };
+  if (attempt()) return;
+  const observer = new MutationObserver(() => {
+    if (attempt()) stop();
+  });
+  const timer = setTimeout(() => stop(), 20_000);
+  function stop() {
+    observer.disconnect();
+    clearTimeout(timer);
+  }
+  observer.observe(main, { childList: true, subtree: true });
+  state.cleanups.push(stop);
+}
+
+/** Ends the current page: its pollers and listeners stop, late answers are dropped. */
+function leavePage() {
+  if (!current) return;
+  current.alive = false;
+  for (const fn of current.cleanups.splice(0)) {
+    try {
+      fn();
+    } catch (e) {
+      console.error(e);
+    }
+  }
 }
 
 function setActiveNav(name) {
@@ -54,16 +100,7 @@ function setActiveNav(name) {
 
 /** Renders the page for the current location. */
 function route({ focus = true } = {}) {
-  if (current) {
-    current.alive = false;
-    for (const fn of current.cleanups.splice(0)) {
-      try {
-        fn();
-      } catch (e) {
-        console.error(e);
-      }
-    }
-  }
+  leavePage();
   let path = window.location.pathname;
   if (path === '/' || path === '') {
     history.replaceState(null, '', '/approvals');
@@ -95,9 +132,8 @@ function route({ focus = true } = {}) {
       if (state.alive) console.error(e);
     });
   if (focus) {
-    // The page draws its heading synchronously; move focus there for screen readers.
-    const heading = main.querySelector('h1');
-    if (heading) heading.focus({ preventScroll: true });
+    // Pages draw their heading once their module has run; focus follows it.
+    focusHeading(state);
     window.scrollTo(0, 0);
   }
 }
@@ -176,12 +212,20 @@ function signedIn(me, next) {
 }
 
 async function signOut() {
+  const button = document.getElementById('sign-out');
+  button.disabled = true;
+  // Everything stops first (page pollers, the badge poller, the live stream,
+  // requests in flight), so nothing asks the server after the cookie is gone.
+  leavePage();
+  endSession();
+  abortRequests();
+  replace(main, loading('Signing out…'));
   try {
     await api('/api/session', { method: 'DELETE', body: {}, allow401: true });
   } catch {
     // Signed out either way: the cookie is gone or was already invalid.
   }
-  endSession();
+  button.disabled = false;
   go('/signin', { replace: false });
 }
 
@@ -245,7 +289,8 @@ async function boot() {
         replace(main, pageHeading('Greenlight is unavailable'), h('p', { role: 'alert', class: 'alert' }, err.message));
         return;
       }
-      replace(main, h('p', { role: 'alert', class: 'alert' }, 'Could not reach Greenlight; retrying…'));
+      // The banner says the server is unreachable; the page only waits.
+      replace(main, loading('Connecting to Greenlight…'));
       await new Promise((r) => setTimeout(r, 3000));
     }
   }

@@ -1,17 +1,16 @@
 // Approvals page: every pending approval of the workspace, newest first,
 // filtered by workflow and gate, refreshed on live events and every 3 s.
 
-import { h, replace, keepFocus, money, timeAgo, runLink, loading } from './dom.js';
+import { h, replace, keepFocus, money, timeAgo, runLink, loading, labelCells } from './dom.js';
 import { api, withQuery, poller } from './api.js';
 import { onLiveEvent } from './live.js';
-import { alertBox, pager, pageHeading, reportApprovals, retrying } from './nav.js';
+import { alertBox, cursorPages, pageHeading, reportApprovals, retrying } from './nav.js';
 
 export async function mount(ctx) {
   ctx.title('Approvals');
   const state = {
     workflow: ctx.query.get('workflow') || '',
     gate: ctx.query.get('gate') || '',
-    cursor: null,
     workflows: [],
     last: null, // the last answer rendered, as JSON text
   };
@@ -20,7 +19,15 @@ export async function mount(ctx) {
   const wfSelect = h('select', { id: 'filter-workflow', name: 'workflow' }, h('option', { value: '' }, 'All'));
   const gateSelect = h('select', { id: 'filter-gate', name: 'gate' }, h('option', { value: '' }, 'All'));
   const list = h('div', { class: 'approvals-list' }, loading());
-  const pages = h('div');
+  const pages = cursorPages(ctx, {
+    path: () => withQuery('/approvals', { workflow: state.workflow, gate: state.gate }),
+    onMove: () => {
+      state.last = null;
+      replace(list, loading());
+      list.scrollIntoView({ block: 'nearest' });
+      refresh.trigger();
+    },
+  });
 
   replace(ctx.main,
     h('div', { class: 'page-head' },
@@ -31,7 +38,7 @@ export async function mount(ctx) {
       h('div', { class: 'field inline' }, h('label', { for: 'filter-gate' }, 'Gate'), gateSelect)),
     error.el,
     list,
-    pages);
+    pages.el);
 
   function fillGates() {
     const keep = state.gate;
@@ -57,8 +64,16 @@ export async function mount(ctx) {
     const n = items.length;
     summary.textContent = n === 0
       ? (state.workflow || state.gate ? 'Nothing waiting for these filters.' : 'Nothing waiting.')
-      : `${n}${page.next_cursor ? '+' : ''} waiting for a decision, newest first.`;
+      : pages.page() > 1
+        ? `Page ${pages.page()}: ${n} waiting for a decision, newest first.`
+        : `${n}${page.next_cursor ? '+' : ''} waiting for a decision, newest first.`;
     keepFocus(list, () => {
+      if (n === 0 && pages.page() > 1) {
+        replace(list, h('div', { class: 'empty panel' },
+          h('p', { class: 'empty-title' }, 'Nothing left on this page.'),
+          h('p', { class: 'muted' }, 'These approvals were decided meanwhile. ', h('a', { href: '/approvals' }, 'Back to the first page'), '.')));
+        return;
+      }
       if (n === 0) {
         replace(list, h('div', { class: 'empty panel' },
           h('p', { class: 'empty-title' }, 'Nothing waiting for approval.'),
@@ -66,38 +81,39 @@ export async function mount(ctx) {
             h('a', { href: '/brief' }, 'Start a run'), '.')));
         return;
       }
-      replace(list, h('div', { class: 'table-wrap' },
-        h('table', { class: 'table approvals', id: 'approvals-table' },
-          h('thead', null, h('tr', null,
-            ['Workflow', 'Gate', 'Run', 'Waiting', 'Proposal', 'Spend', ''].map((t, i) =>
-              h('th', { scope: 'col', class: i === 5 ? 'num' : null }, t || h('span', { class: 'visually-hidden' }, 'Action'))))),
-          h('tbody', null, items.map((a) => h('tr', { 'data-step-id': a.step_id, 'data-step-key': a.step_key },
-            h('td', null, a.workflow_name || a.workflow),
-            h('td', null, h('strong', null, a.step_label || a.step_key)),
-            h('td', null, runLink(a.run_id, { 'data-focus-key': `run:${a.step_id}` })),
-            h('td', { class: 'nowrap' }, timeAgo(a.created_at)),
-            h('td', { class: 'summary' }, a.summary || ''),
-            h('td', { class: 'num nowrap' },
-              a.proposed_spend_usd !== null && a.proposed_spend_usd !== undefined ? money(a.proposed_spend_usd) : h('span', { class: 'muted' }, '—'),
-              a.proposed_daily_usd ? h('div', { class: 'muted small' }, `${money(a.proposed_daily_usd)}/day`) : null,
-              a.required_role ? h('div', null, h('span', { class: 'chip role' }, `needs ${a.required_role}`)) : null),
-            h('td', { class: 'actions' },
-              h('a', {
-                class: 'button primary review-link',
-                href: `/review/${encodeURIComponent(a.step_id)}`,
-                'data-focus-key': `review:${a.step_id}`,
-              }, 'Review'))))))));
+      const tableEl = h('table', { class: 'table approvals stack-sm', id: 'approvals-table' },
+        h('thead', null, h('tr', null,
+          ['Workflow', 'Gate', 'Run', 'Waiting', 'Proposal', 'Spend', ''].map((t, i) =>
+            h('th', { scope: 'col', class: i === 5 ? 'num' : null }, t || h('span', { class: 'visually-hidden' }, 'Action'))))),
+        h('tbody', null, items.map((a) => h('tr', { 'data-step-id': a.step_id, 'data-step-key': a.step_key },
+          h('td', null, a.workflow_name || a.workflow),
+          h('td', null, h('strong', null, a.step_label || a.step_key)),
+          h('td', { class: 'run-cell' },
+            a.run_title ? h('span', { class: 'run-title' }, a.run_title) : null,
+            runLink(a.run_id, { 'data-focus-key': `run:${a.step_id}` })),
+          h('td', { class: 'nowrap' }, timeAgo(a.created_at)),
+          h('td', { class: 'summary' }, a.summary || ''),
+          h('td', { class: 'num nowrap' },
+            a.proposed_spend_usd !== null && a.proposed_spend_usd !== undefined ? money(a.proposed_spend_usd) : h('span', { class: 'muted' }, '—'),
+            a.proposed_daily_usd ? h('div', { class: 'muted small' }, `${money(a.proposed_daily_usd)}/day`) : null,
+            a.required_role ? h('div', null, h('span', { class: 'chip role' }, `needs ${a.required_role}`)) : null),
+          h('td', { class: 'actions', 'data-label': '' },
+            h('a', {
+              class: 'button primary review-link',
+              href: `/review/${encodeURIComponent(a.step_id)}`,
+              'data-focus-key': `review:${a.step_id}`,
+            }, 'Review'))))));
+      replace(list, h('div', { class: 'table-wrap' }, labelCells(tableEl)));
     });
-    replace(pages, page.next_cursor || state.cursor
-      ? pager({ cursor: state.cursor, nextCursor: page.next_cursor, go: (c) => { state.cursor = c; state.last = null; refresh.trigger(); } })
-      : null);
+    pages.render(page.next_cursor);
   }
 
   async function load() {
-    const query = { workflow: state.workflow, gate: state.gate, cursor: state.cursor, limit: 50 };
+    const cursor = pages.cursor();
+    const query = { workflow: state.workflow, gate: state.gate, cursor, limit: 50 };
     const page = await retrying(ctx, () => api(withQuery('/api/dashboard/approvals', query)), error);
     if (!ctx.alive()) return;
-    if (!state.workflow && !state.gate && !state.cursor) reportApprovals(page);
+    if (!state.workflow && !state.gate && !cursor) reportApprovals(page);
     const text = JSON.stringify(page);
     if (text === state.last) return;
     state.last = text;
@@ -113,7 +129,7 @@ export async function mount(ctx) {
   wfSelect.addEventListener('change', () => {
     state.workflow = wfSelect.value;
     state.gate = '';
-    state.cursor = null;
+    pages.reset();
     state.last = null;
     fillGates();
     syncUrl();
@@ -121,7 +137,7 @@ export async function mount(ctx) {
   });
   gateSelect.addEventListener('change', () => {
     state.gate = gateSelect.value;
-    state.cursor = null;
+    pages.reset();
     state.last = null;
     syncUrl();
     refresh.trigger();

@@ -3,12 +3,13 @@
 // comment, Reject with feedback). Every decision carries the digest of the
 // proposal shown, so a changed proposal is refused (409 stale_proposal).
 
-import { h, replace, badge, money, cost, timeAgo, timeAt, runLink, humanize, statusWord, apiUrl, relative, loading } from './dom.js';
+import { h, replace, badge, money, cost, timeAgo, timeAt, runLink, humanize, statusWord, apiUrl, relative, loading, waitingSince } from './dom.js';
 import { api, poller, randomKey, ApiError, NetworkError, describe } from './api.js';
 import { onLiveEvent } from './live.js';
 import { renderProposal, renderValue, prose } from './proposal.js';
 import { alertBox, pageHeading, retrying, session } from './nav.js';
 import { rerunButton } from './runs.js';
+import { renderBrief } from './brief.js';
 
 const WAITING = 'waiting_for_approval';
 const GENERIC = 4; // the seed's four generic checklist items come first
@@ -74,10 +75,10 @@ function spendSection(card) {
     rows.push(h('p', { class: 'spend-proposed' }, 'Proposed spend ', h('strong', { class: 'big' }, money(card.proposed_spend_usd)),
       card.proposed_daily_usd ? ` (${money(card.proposed_daily_usd)}/day)` : ''));
     if (card.spend_cap_remaining_usd !== null && card.spend_cap_remaining_usd !== undefined) {
-      rows.push(h('p', { class: 'spend-cap' }, 'Spend cap remaining this month ', h('strong', null, money(card.spend_cap_remaining_usd))));
-      if (Number(card.proposed_spend_usd) > Number(card.spend_cap_remaining_usd)) {
-        rows.push(h('p', { class: 'notice warn' }, 'This is more than what is left of this month\'s spend cap: an approval will be refused.'));
-      }
+      // Over the cap: marked here, explained once, next to the decision buttons.
+      const over = card.status === WAITING && Number(card.proposed_spend_usd) > Number(card.spend_cap_remaining_usd);
+      rows.push(h('p', { class: ['spend-cap', over ? 'over' : null] }, 'Spend cap remaining this month ', h('strong', null, money(card.spend_cap_remaining_usd)),
+        over ? h('span', { class: 'chip over-cap' }, 'less than proposed') : null));
     }
   }
   rows.push(h('p', { class: 'run-cost' }, 'This run has cost ', h('strong', null, cost(card.run_cost_so_far_usd)), ' so far (estimated)'));
@@ -146,7 +147,9 @@ export async function mount(ctx) {
   const body = h('div', null, loading());
   replace(ctx.main, crumbs, h('div', { class: 'page-head' }, heading), meta, notice.el, body);
 
-  const state = { card: null, busy: false, runError: null, watch: null };
+  const state = { card: null, busy: false, runError: null, watch: null, products: null };
+  // The catalog names the brief's products; the card does not wait for it.
+  const productsLoaded = api('/api/catalog/products').then((p) => (p && p.products) || null, () => null);
 
   async function fetchCard() {
     return api(`/api/dashboard/approvals/${encodeURIComponent(stepId)}`);
@@ -164,50 +167,101 @@ export async function mount(ctx) {
     }
   }
 
+  /** Why approving is refused before asking (role, spend cap), or null. */
+  function approveBlocked(card) {
+    const role = card.required_role;
+    const roles = (session.me && session.me.roles) || [];
+    if (role && !roles.includes(role)) {
+      // The gate's policy covers every decision on it, rejections included.
+      return `You can't decide this gate: it needs the ${role} role, which you don't have. Ask a member who has it.`;
+    }
+    const spend = card.proposed_spend_usd;
+    const left = card.spend_cap_remaining_usd;
+    if (spend !== null && spend !== undefined && left !== null && left !== undefined && Number(spend) > Number(left)) {
+      return `You can't approve this spend: ${money(spend)} is more than the ${money(left)} left of this month's spend cap.`;
+    }
+    return null;
+  }
+
   function actionsBlock(card) {
     const error = alertBox({ id: 'decision-error' });
+    const blocked = approveBlocked(card);
+    const role = card.required_role;
+    const roleMissing = !!role && !(((session.me && session.me.roles) || []).includes(role));
     const comment = h('textarea', { id: 'approve-comment', name: 'comment', rows: '3', maxlength: '4000' });
     const feedback = h('textarea', { id: 'reject-feedback', name: 'feedback', rows: '4', maxlength: '4000', required: true, 'aria-describedby': 'reject-hint' });
     const sendApproval = h('button', { type: 'submit', class: 'button green send-approval' }, 'Send approval');
     const sendRejection = h('button', { type: 'submit', class: 'button danger send-rejection', disabled: true }, 'Send rejection');
+    const cancelApproval = h('button', { type: 'button', class: 'button cancel' }, 'Cancel');
+    const cancelRejection = h('button', { type: 'button', class: 'button cancel' }, 'Cancel');
     const approveForm = h('form', { class: 'decide-form', id: 'approve-form', hidden: true },
       h('div', { class: 'field' }, h('label', { for: 'approve-comment' }, 'Comment'), comment,
         h('p', { class: 'hint' }, 'Stored on the step and shown in the run report.')),
-      sendApproval);
+      h('div', { class: 'form-actions' }, sendApproval, cancelApproval));
     const rejectForm = h('form', { class: 'decide-form', id: 'reject-form', hidden: true },
       h('div', { class: 'field' }, h('label', { for: 'reject-feedback' }, 'Feedback (required)'), feedback,
         h('p', { class: 'hint', id: 'reject-hint' }, card.blocking === false
           ? 'Say what is wrong. This gate does not block the run: its action is skipped.'
           : 'Say what is wrong. Rejecting this gate stops the whole run; the feedback is kept for a re-run.')),
-      sendRejection);
-    const approve = h('button', { type: 'button', class: 'button green approve' }, 'Approve');
-    const withComment = h('button', { type: 'button', class: 'button green-outline approve-comment', 'aria-expanded': 'false', 'aria-controls': 'approve-form' }, 'Approve with comment');
+      h('div', { class: 'form-actions' }, sendRejection, cancelRejection));
+    const reason = blocked ? h('p', { class: 'notice warn blocked-reason', id: 'approve-blocked' }, blocked) : null;
+    const approve = h('button', { type: 'button', class: 'button green approve', 'aria-describedby': blocked ? 'approve-blocked' : null }, 'Approve');
+    const withComment = h('button', {
+      type: 'button', class: 'button green-outline approve-comment', 'aria-expanded': 'false', 'aria-controls': 'approve-form',
+      'aria-describedby': blocked ? 'approve-blocked' : null,
+    }, 'Approve with comment');
     const reject = h('button', { type: 'button', class: 'button danger-outline reject-toggle', 'aria-expanded': 'false', 'aria-controls': 'reject-form' }, 'Reject with feedback');
-    const controls = [approve, withComment, reject, sendApproval, sendRejection, comment, feedback];
+    const controls = [approve, withComment, reject, sendApproval, sendRejection, cancelApproval, cancelRejection, comment, feedback];
 
     const canSendRejection = () => feedback.value.trim().length > 0;
     feedback.addEventListener('input', () => {
       sendRejection.disabled = state.busy || !canSendRejection();
     });
-    const toggle = (form, button, other, otherButton, field) => {
-      const open = form.hidden;
-      form.hidden = !open;
-      button.setAttribute('aria-expanded', String(open));
-      other.hidden = true;
-      otherButton.setAttribute('aria-expanded', 'false');
-      if (open) field.focus();
-    };
-    withComment.addEventListener('click', () => toggle(approveForm, withComment, rejectForm, reject, comment));
-    reject.addEventListener('click', () => toggle(rejectForm, reject, approveForm, withComment, feedback));
+
+    // One decision form open at a time. While the comment form is open the
+    // plain Approve button is hidden: the typed comment can only go out with
+    // "Send approval" (or be dropped with Cancel, which brings Approve back).
+    function openForm(which) {
+      approveForm.hidden = which !== 'approve';
+      rejectForm.hidden = which !== 'reject';
+      withComment.setAttribute('aria-expanded', String(which === 'approve'));
+      reject.setAttribute('aria-expanded', String(which === 'reject'));
+      approve.hidden = which === 'approve';
+      if (which === 'approve') comment.focus();
+      if (which === 'reject') feedback.focus();
+    }
+    withComment.addEventListener('click', () => {
+      openForm(approveForm.hidden ? 'approve' : null);
+      if (approveForm.hidden) withComment.focus();
+    });
+    reject.addEventListener('click', () => {
+      openForm(rejectForm.hidden ? 'reject' : null);
+      if (rejectForm.hidden) reject.focus();
+    });
+    cancelApproval.addEventListener('click', () => {
+      openForm(null);
+      withComment.focus();
+    });
+    cancelRejection.addEventListener('click', () => {
+      openForm(null);
+      reject.focus();
+    });
 
     function setBusy(busy) {
       state.busy = busy;
       for (const c of controls) c.disabled = busy;
-      if (!busy) sendRejection.disabled = !canSendRejection();
+      if (!busy) {
+        sendRejection.disabled = !canSendRejection();
+        approve.disabled = !!blocked;
+        withComment.disabled = !!blocked;
+        sendApproval.disabled = !!blocked;
+        reject.disabled = roleMissing;
+      }
       panel.setAttribute('aria-busy', String(busy));
     }
 
-    function explain(err) {
+    /** One plain sentence for a refusal (never the same warning twice). */
+    function explain(err, kind) {
       const code = err instanceof ApiError ? err.code : null;
       if (code === 'already_decided') {
         const d = err.body && err.body.decision;
@@ -222,9 +276,13 @@ export async function mount(ctx) {
           h('button', { type: 'button', class: 'button', onclick: () => reload() }, 'Reload')];
       }
       if (code === 'forbidden') {
-        const role = card.required_role;
-        const why = err.message ? `${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}` : '';
-        return [`Only a member with the role ${role || 'that this gate requires'} can decide this gate. ${why}${/[.!?]$/.test(why) ? '' : '.'}`];
+        const verb = kind === 'reject' ? 'reject' : 'approve';
+        return [role
+          ? `Greenlight refused: only a member with the ${role} role can ${verb} this gate.`
+          : `Greenlight refused: you don't have the role this gate needs to ${verb} it.`];
+      }
+      if (code === 'spend_cap_exceeded') {
+        return ['Greenlight refused: this spend is more than what is left of this month\'s spend cap.'];
       }
       if (code === 'not_pending') {
         reload([err.message]);
@@ -251,17 +309,18 @@ export async function mount(ctx) {
           break;
         } catch (err) {
           if (!ctx.alive()) return;
-          if (err instanceof NetworkError && attempt < 4) {
-            error.show('Could not reach Greenlight; retrying…');
+          if (err instanceof NetworkError && err.code !== 'aborted' && attempt < 4) {
+            // The banner says the server is unreachable; the buttons stay busy meanwhile.
             await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt));
+            if (!ctx.alive()) return;
             continue;
           }
           setBusy(false);
           if (err instanceof NetworkError) {
-            error.show('Could not reach Greenlight. Your decision may not have been recorded: reload the card to check.');
+            error.show('Your decision may not have been recorded: Greenlight could not be reached. Reload the card to check.');
             return;
           }
-          const content = explain(err);
+          const content = explain(err, kind);
           if (content) error.show(...content);
           return;
         }
@@ -280,9 +339,13 @@ export async function mount(ctx) {
       if (dec) dec.focus({ preventScroll: false });
     }
 
-    approve.addEventListener('click', () => decide('approve', {}));
+    approve.addEventListener('click', () => {
+      if (blocked || !approveForm.hidden) return;
+      decide('approve', {});
+    });
     approveForm.addEventListener('submit', (e) => {
       e.preventDefault();
+      if (blocked) return;
       const text = comment.value.trim();
       decide('approve', text ? { comment: text } : {});
     });
@@ -296,17 +359,15 @@ export async function mount(ctx) {
       decide('reject', { feedback: feedback.value.trim() });
     });
 
-    const role = card.required_role;
     const roles = (session.me && session.me.roles) || [];
     const panel = h('section', { class: 'panel decide', 'aria-labelledby': 'decide-title', id: 'decide' },
       h('h2', { id: 'decide-title', class: 'h4' }, 'Your decision'),
-      role ? h('p', { class: ['notice', roles.includes(role) ? null : 'warn'] },
-        `Only a member with the role ${role} can decide this gate.`,
-        roles.includes(role) ? ' You have it.' : ' You do not have it, so Greenlight will refuse your decision.') : null,
+      role && roles.includes(role) ? h('p', { class: 'muted small' }, `This gate needs the ${role} role; you have it.`) : null,
       error.el,
-      h('div', { class: 'decide-buttons' }, approve, withComment, reject),
+      h('div', { class: 'decide-buttons' }, reason, approve, withComment, reject),
       approveForm,
       rejectForm);
+    setBusy(false);
     return panel;
   }
 
@@ -319,14 +380,18 @@ export async function mount(ctx) {
     replace(crumbs,
       h('a', { href: `/runs/${encodeURIComponent(card.run_id)}`, class: 'back-to-run' }, '← Back to run'),
       ' · ', h('a', { href: '/approvals' }, 'All approvals'));
+    const waiting = card.status === WAITING;
     replace(meta,
-      badge(card.status, card.status === WAITING ? 'waiting for approval' : statusWord(card.status)),
-      h('span', null, card.workflow_name || card.workflow, card.brief && card.brief.title ? `: ${card.brief.title}` : ''),
+      badge(card.status, waiting ? 'waiting for approval' : statusWord(card.status)),
+      h('span', { class: 'meta-title' }, card.workflow_name || card.workflow, card.brief && card.brief.title ? `: ${card.brief.title}` : ''),
       h('span', null, 'Run ', runLink(card.run_id)),
-      h('span', null, card.status === WAITING ? 'Waiting since ' : 'Opened ', timeAgo(card.created_at)),
-      card.blocking !== false
-        ? h('span', { class: 'chip blocking' }, 'Rejecting this gate stops the whole run')
-        : h('span', { class: 'chip' }, 'Non-blocking: a rejection skips only this gate\'s action'));
+      waiting ? waitingSince(card.created_at) : h('span', null, 'Opened ', timeAgo(card.created_at)),
+      // What a rejection would do matters only while there is one to make.
+      waiting
+        ? (card.blocking !== false
+          ? h('span', { class: 'chip blocking' }, 'Rejecting this gate stops the whole run')
+          : h('span', { class: 'chip' }, 'Non-blocking: a rejection skips only this gate\'s action'))
+        : null);
 
     const suggestion = card.suggestion;
     const proposalBody = suggestion && suggestion.edited_proposal !== null && suggestion.edited_proposal !== undefined
@@ -335,6 +400,14 @@ export async function mount(ctx) {
         h('div', null, h('h3', { class: 'h4' }, 'Approver agent\'s edit'), renderProposal({ ...card, proposal: suggestion.edited_proposal })))
       : renderProposal(card);
 
+    const briefBox = h('div', { class: 'brief-box' }, renderBrief(card.brief || {}, { products: state.products }));
+    if (!state.products) {
+      productsLoaded.then((list) => {
+        if (!list || !ctx.alive() || state.card !== card) return;
+        state.products = list;
+        replace(briefBox, renderBrief(card.brief || {}, { products: list }));
+      });
+    }
     replace(body, h('div', { class: 'review-layout' },
       h('div', { class: 'review-main' },
         h('section', { class: 'panel', 'aria-labelledby': 'proposal-title', id: 'proposal' },
@@ -345,16 +418,16 @@ export async function mount(ctx) {
         trailSection(card),
         h('details', { class: 'panel brief', id: 'card-brief' },
           h('summary', null, 'Brief'),
-          renderValue(card.brief || {}))),
+          briefBox)),
+      // Waiting: the checklist first (what you go through), then the
+      // decision. Decided: the decision first.
       h('aside', { class: 'review-side', 'aria-label': 'Decision' },
-        suggestionSection(card),
-        card.status === WAITING
-          ? actionsBlock(card)
-          : h('section', { class: 'panel', 'aria-labelledby': 'decision-title' },
+        waiting
+          ? [checklistSection(card), suggestionSection(card), actionsBlock(card), spendSection(card)]
+          : [h('section', { class: 'panel', 'aria-labelledby': 'decision-title' },
             h('h2', { id: 'decision-title', class: 'h4' }, 'Decision'),
             decisionBlock(card, state.runError)),
-        spendSection(card),
-        checklistSection(card))));
+          suggestionSection(card), spendSection(card), checklistSection(card)])));
     const dec = document.getElementById('decision');
     if (dec) dec.setAttribute('tabindex', '-1');
 
@@ -397,8 +470,13 @@ export async function mount(ctx) {
   } catch (err) {
     if (!ctx.alive()) return;
     if (err instanceof ApiError && err.status === 404) {
+      // Only the friendly sentence, not the API's own message.
+      notice.clear();
       heading.textContent = 'Approval not found';
-      replace(body, h('p', null, 'There is no such approval in this workspace. ', h('a', { href: '/approvals' }, 'Back to Approvals'), '.'));
+      ctx.title('Approval not found');
+      replace(body, h('div', { class: 'panel not-found' },
+        h('p', null, 'This approval does not exist in your workspace.'),
+        h('p', null, h('a', { href: '/approvals' }, 'Back to Approvals'))));
     } else {
       body.replaceChildren();
     }

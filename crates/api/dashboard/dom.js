@@ -181,7 +181,7 @@ export function badge(status, text) {
 
 /** "budget_usd_per_day" → "Budget usd per day"; a few known names read better. */
 const KEY_LABELS = {
-  budget_usd_per_day: 'Budget per day (USD)',
+  budget_usd_per_day: 'Ad budget per day (USD)',
   campaign_days: 'Campaign days',
   launch_run_id: 'Launch run',
   daily_budget_usd: 'Daily budget',
@@ -207,16 +207,79 @@ export function runLink(runId, attrs = {}) {
   return h('a', { href: `/runs/${encodeURIComponent(runId)}`, title: runId, class: 'mono', ...attrs }, shortId(runId));
 }
 
+/** "15:51" today, "Nov 26, 15:51" before: when something started waiting. */
+export function clockTime(iso, now = new Date()) {
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return iso ? String(iso) : '—';
+  const sameDay = t.toDateString() === now.toDateString();
+  return t.toLocaleString(undefined, sameDay
+    ? { hour: '2-digit', minute: '2-digit' }
+    : { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+}
+
+/** "Waiting since 15:51" with the exact time and the age in its title. */
+export function waitingSince(iso, prefix = 'Waiting since ') {
+  if (!iso) return null;
+  return h('span', { class: 'since' }, prefix, h('time', { datetime: iso, title: `${iso} (${relative(iso)})` }, clockTime(iso)));
+}
+
+const PLATFORMS = {
+  youtube: 'YouTube',
+  tiktok: 'TikTok',
+  instagram: 'Instagram',
+  pinterest: 'Pinterest',
+  facebook: 'Facebook',
+  linkedin: 'LinkedIn',
+  twitter: 'Twitter',
+  x: 'X',
+  threads: 'Threads',
+  snapchat: 'Snapchat',
+  twitch: 'Twitch',
+  substack: 'Substack',
+  bluesky: 'Bluesky',
+};
+
+/** "youtube" → "YouTube": social platforms as they spell themselves. */
+export function platformName(value) {
+  const s = String(value ?? '');
+  return PLATFORMS[s.toLowerCase()] || humanize(s);
+}
+
+/** 48200 → "48,200". */
+export function count(n) {
+  return Number(n).toLocaleString('en-US');
+}
+
+/**
+ * Gives each body cell of a table the text of its column's header as
+ * data-label, for the stacked (card-like) layout of narrow screens. Cells
+ * that already have a data-label (even empty) keep it; colspans are followed.
+ */
+export function labelCells(tableEl) {
+  const heads = [...tableEl.querySelectorAll('thead tr:first-child > th')].map((th) => th.textContent.trim());
+  for (const tr of tableEl.querySelectorAll('tbody > tr, tfoot > tr')) {
+    let col = 0;
+    for (const cell of tr.children) {
+      if (!cell.hasAttribute('data-label') && !cell.hasAttribute('colspan') && heads[col]) cell.setAttribute('data-label', heads[col]);
+      col += Number(cell.getAttribute('colspan') || 1);
+    }
+  }
+  return tableEl;
+}
+
 /** "Loading…" placeholder announced politely. */
 export function loading(text = 'Loading…') {
   return h('p', { class: 'loading', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), text);
 }
 
-/** A table wrapped for horizontal scrolling on narrow screens. */
+/**
+ * A table wrapped for horizontal scrolling; on narrow screens (the class
+ * "stack-sm") each row becomes a card of labelled lines instead.
+ */
 export function table(headers, rows, attrs = {}) {
-  return h('div', { class: 'table-wrap' },
-    h('table', { class: ['table', attrs.class] },
-      attrs.caption ? h('caption', { class: 'visually-hidden' }, attrs.caption) : null,
-      h('thead', null, h('tr', null, headers.map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', null, rows)));
+  const el = h('table', { class: ['table', 'stack-sm', attrs.class], id: attrs.id || null },
+    attrs.caption ? h('caption', { class: 'visually-hidden' }, attrs.caption) : null,
+    h('thead', null, h('tr', null, headers.map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', null, rows));
+  return h('div', { class: 'table-wrap' }, labelCells(el));
 }

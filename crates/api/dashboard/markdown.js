@@ -1,28 +1,49 @@
 // A small, safe Markdown subset for synthesis reports, built node by node:
 // headings (# to ####), "- " / "* " bullets, "1. " lists, "> " quotes,
 // pipe tables, paragraphs, **bold** and `code`. Anything else is shown as
-// the text it is; API paths (/api/...) become links.
+// the text it is; API paths (/api/...) become links. Quotes ("> ") are
+// plain text: they carry what people and agents wrote.
 
 import { h, apiUrl } from './dom.js';
 
+// Markdown's ways of saying "this character, literally": a backslash before
+// a mark (\*, \_, \|, ...) and the entities &lt; &gt; &amp; &quot; &#39;. The
+// report writes people's text that way. Escaped marks are swapped for
+// private-use characters while the markup is parsed, then restored as text.
+const ESCAPABLE = /\\([\\`*_[\]|#>-])/g;
+const PROTECTED = /[\uE000-\uE07F]/g;
+const ENTITY = /&(lt|gt|amp|quot|#39);/g;
+const ENTITIES = { '&lt;': '<', '&gt;': '>', '&amp;': '&', '&quot;': '"', '&#39;': "'" };
+
+function protect(text) {
+  return text.replace(ESCAPABLE, (_, c) => String.fromCharCode(0xe000 + c.charCodeAt(0)));
+}
+
+function restore(text) {
+  return text
+    .replace(PROTECTED, (c) => String.fromCharCode(c.charCodeAt(0) - 0xe000))
+    .replace(ENTITY, (e) => ENTITIES[e]);
+}
+
 /** Inline: **bold**, `code`, and /api/ paths as links; the rest as text. */
-export function inline(text) {
+function inline(text) {
   const out = [];
   const re = /(\*\*[^*]+\*\*|`[^`]+`|\/api\/[^\s)"'<>]+)/g;
   let last = 0;
   let m;
   while ((m = re.exec(text)) !== null) {
-    if (m.index > last) out.push(text.slice(last, m.index));
+    if (m.index > last) out.push(restore(text.slice(last, m.index)));
     const tok = m[0];
-    if (tok.startsWith('**')) out.push(h('strong', null, tok.slice(2, -2)));
-    else if (tok.startsWith('`')) out.push(h('code', null, tok.slice(1, -1)));
+    if (tok.startsWith('**')) out.push(h('strong', null, restore(tok.slice(2, -2))));
+    else if (tok.startsWith('`')) out.push(h('code', null, restore(tok.slice(1, -1))));
     else {
-      const url = apiUrl(tok.replace(/[.,;:]+$/, ''));
-      out.push(url ? h('a', { href: url, target: '_blank', rel: 'noopener' }, tok) : tok);
+      const path = restore(tok);
+      const url = apiUrl(path.replace(/[.,;:]+$/, ''));
+      out.push(url ? h('a', { href: url, target: '_blank', rel: 'noopener' }, path) : path);
     }
     last = m.index + tok.length;
   }
-  if (last < text.length) out.push(text.slice(last));
+  if (last < text.length) out.push(restore(text.slice(last)));
   return out;
 }
 
@@ -38,7 +59,7 @@ const isTableSep = (line) => /^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$/
 /** Renders `markdown` into a <div class="markdown">; `level` is the h-level of "#". */
 export function renderMarkdown(markdown, level = 3) {
   const root = h('div', { class: 'markdown' });
-  const lines = String(markdown || '').replace(/\r\n?/g, '\n').split('\n');
+  const lines = protect(String(markdown || '')).replace(/\r\n?/g, '\n').split('\n');
   let i = 0;
   while (i < lines.length) {
     const line = lines[i];
@@ -72,14 +93,16 @@ export function renderMarkdown(markdown, level = 3) {
       continue;
     }
     if (/^\s*>/.test(line)) {
-      const quote = h('blockquote');
+      // Quotes hold people's and agents' words (approver comments, captions):
+      // plain text, no inline markup, the same as the Approver comments list.
+      const quote = h('blockquote', { class: 'report-quote' });
       let para = [];
       const flush = () => {
-        if (para.length) quote.appendChild(h('p', null, para.flatMap((l, k) => (k ? [h('br'), ...inline(l)] : inline(l)))));
+        if (para.length) quote.appendChild(h('p', null, para.flatMap((l, k) => (k ? [h('br'), l] : [l]))));
         para = [];
       };
       while (i < lines.length && /^\s*>/.test(lines[i])) {
-        const text = lines[i].replace(/^\s*>\s?/, '');
+        const text = restore(lines[i].replace(/^\s*>\s?/, ''));
         if (text.trim()) para.push(text);
         else flush();
         i++;

@@ -3,7 +3,7 @@
 // pagination, loads that retry while the server is unreachable).
 
 import { h, replace } from './dom.js';
-import { ApiError, NetworkError, describe } from './api.js';
+import { ApiError, NetworkError, describe, withQuery } from './api.js';
 
 let navigator = (url) => window.location.assign(url);
 
@@ -72,16 +72,73 @@ export function alertBox(attrs = {}) {
   };
 }
 
-/** "First page" / "Next page" buttons over an opaque cursor. */
-export function pager({ cursor, nextCursor, go }) {
-  return h('nav', { class: 'pager', 'aria-label': 'Pages' },
-    h('button', { type: 'button', class: 'button', disabled: !cursor, onclick: () => go(null) }, 'First page'),
-    h('button', { type: 'button', class: 'button', disabled: !nextCursor, onclick: () => go(nextCursor) }, 'Next page'));
+/**
+ * Cursor pagination whose place is kept in the URL (?cursor=…&page=N, so a
+ * reload or a shared link lands on the same page) and, for Previous page,
+ * in the history entry's state: the cursors of the pages before this one.
+ * Back and Forward move between pages (the router remounts the page, which
+ * reads them again). `path()` is the page's address with its filters;
+ * `onMove()` reloads the list after Previous/Next/First.
+ */
+export function cursorPages(ctx, { path, onMove }) {
+  const first = { c: null, p: 1 };
+  const cursor = ctx.query.get('cursor') || null;
+  const pageNo = Math.max(cursor ? 2 : 1, Number.parseInt(ctx.query.get('page') || '', 10) || 0);
+  const saved = history.state && Array.isArray(history.state.pages) ? history.state.pages : null;
+  const top = saved && saved.length ? saved[saved.length - 1] : null;
+  // Without a saved stack (a shared link) Previous leads to the first page.
+  let stack = top && top.c === cursor && top.p === pageNo ? saved.slice() : (cursor ? [first, { c: cursor, p: pageNo }] : [first]);
+  const box = h('div', { class: 'pager-box' });
+
+  const current = () => stack[stack.length - 1];
+  function move(next) {
+    stack = next;
+    const here = current();
+    history.pushState({ pages: stack }, '', withQuery(path(), { cursor: here.c, page: here.c ? here.p : null }));
+    onMove();
+  }
+  return {
+    el: box,
+    cursor: () => current().c,
+    page: () => current().p,
+    /** Back to page 1 (after a filter change; the caller rewrites the URL). */
+    reset() {
+      stack = [first];
+      box.replaceChildren();
+    },
+    /** Draws the buttons for an answer whose next_cursor is `nextCursor`. */
+    render(nextCursor) {
+      const here = current();
+      if (here.p === 1 && !nextCursor) {
+        box.replaceChildren();
+        return;
+      }
+      const focusKey = document.activeElement && box.contains(document.activeElement) ? document.activeElement.getAttribute('data-focus-key') : null;
+      const prev = h('button', {
+        type: 'button', class: 'button', 'data-focus-key': 'prev', disabled: stack.length < 2,
+        onclick: () => move(stack.slice(0, -1)),
+      }, 'Previous page');
+      const next = h('button', {
+        type: 'button', class: 'button', 'data-focus-key': 'next', disabled: !nextCursor,
+        onclick: () => move([...stack, { c: nextCursor, p: here.p + 1 }]),
+      }, 'Next page');
+      const firstBtn = here.p > 2
+        ? h('button', { type: 'button', class: 'button', 'data-focus-key': 'first', onclick: () => move([first]) }, 'First page')
+        : null;
+      const label = h('span', { class: 'page-no', tabindex: '-1', 'data-focus-key': 'label' }, `Page ${here.p}`);
+      replace(box, h('nav', { class: 'pager', 'aria-label': 'Pages' }, firstBtn, prev, label, next));
+      if (focusKey) {
+        const again = box.querySelector(`[data-focus-key="${focusKey}"]`);
+        (again && !again.disabled ? again : label).focus({ preventScroll: true });
+      }
+    },
+  };
 }
 
 /**
  * Runs fn() until it succeeds, retrying every 3 s while the server is
- * unreachable (showing that in `box`) and the page is still the same.
+ * unreachable and the page is still the same. The connection problem itself
+ * is shown once, by the banner at the top of the page, not in `box`.
  * API errors are shown in `box` and rethrown.
  */
 export async function retrying(ctx, fn, box) {
@@ -93,7 +150,7 @@ export async function retrying(ctx, fn, box) {
     } catch (err) {
       if (!ctx.alive()) throw err;
       if (err instanceof NetworkError) {
-        if (box) box.show(describe(err));
+        if (err.code === 'aborted') throw err;
         await new Promise((r) => setTimeout(r, 3000));
         if (!ctx.alive()) throw err;
         continue;

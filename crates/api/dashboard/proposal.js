@@ -2,7 +2,7 @@
 // target_output_field (variants, post_caption, campaigns, drafts), with a
 // generic rendering of any JSON for the others. Everything is text nodes.
 
-import { h, apiUrl, money, humanize } from './dom.js';
+import { h, apiUrl, money, humanize, platformName, count, labelCells } from './dom.js';
 
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -134,7 +134,7 @@ function renderCampaigns(campaigns) {
     const creative = isObj(c.creative) ? c.creative : null;
     const img = creative ? apiUrl(creative.asset_url) : null;
     return h('tr', null,
-      h('td', { class: 'campaign-name' },
+      h('td', { class: 'campaign-name', 'data-label': '' },
         h('div', { class: 'campaign-head' },
           img ? h('img', { class: 'thumb', src: img, alt: `Ad creative: ${(creative && creative.headline) || c.name || ''}`.trim(), loading: 'lazy' }) : null,
           h('div', null,
@@ -150,8 +150,8 @@ function renderCampaigns(campaigns) {
       h('td', { class: 'num' }, days === null ? '—' : String(days)),
       h('td', { class: 'num nowrap' }, money(t)));
   });
-  return h('div', { class: 'table-wrap' },
-    h('table', { class: 'table campaigns' },
+  return h('div', { class: 'table-wrap' }, labelCells(
+    h('table', { class: 'table campaigns stack-sm' },
       h('thead', null, h('tr', null,
         ['Campaign', 'Audience', 'Placement', 'Daily budget', 'Days', 'Total'].map((t, i) =>
           h('th', { scope: 'col', class: i >= 3 ? 'num' : null }, t)))),
@@ -160,10 +160,31 @@ function renderCampaigns(campaigns) {
         h('th', { scope: 'row', colspan: '3' }, `Total (${campaigns.length} campaign${campaigns.length === 1 ? '' : 's'})`),
         h('td', { class: 'num' }, `${money(daily)}/day`),
         h('td', null),
-        h('td', { class: 'num' }, h('strong', null, money(total)))))));
+        h('td', { class: 'num' }, h('strong', null, money(total))))))));
 }
 
 // --------------------------------------------------------------------- drafts
+
+/**
+ * "Why this creator": the offline agent writes it from the creator's record
+ * as "<followers> followers on <platform>; niche: …; …. Notes: …". That
+ * structured start is shown as "38,400 followers on Instagram; …"; anything
+ * else (a model's own words) is left exactly as written.
+ */
+export function whyText(why) {
+  const text = String(why ?? '');
+  const m = /^(\d+) followers on ([A-Za-z][\w-]*);/.exec(text);
+  if (!m) return text;
+  return `${count(Number(m[1]))} followers on ${platformName(m[2])};${text.slice(m[0].length)}`;
+}
+
+/** A structured "why": counts with thousands separators, platforms spelt right. */
+function whyFields(why) {
+  return Object.fromEntries(Object.entries(why).map(([k, v]) => [k,
+    typeof v === 'number' && Number.isInteger(v) && !/year/i.test(k) ? count(v)
+      : /platform/i.test(k) && typeof v === 'string' ? platformName(v)
+        : v]));
+}
 
 function renderDrafts(drafts) {
   if (!Array.isArray(drafts) || !drafts.every(isObj)) return null;
@@ -174,12 +195,13 @@ function renderDrafts(drafts) {
         h('span', null,
           h('strong', null, String(d.name || d.handle || 'Creator')),
           d.handle && d.name ? h('span', { class: 'muted' }, ` ${d.handle}`) : null,
-          d.platform ? h('span', { class: 'muted' }, ` · ${humanize(String(d.platform))}`) : null),
+          d.platform ? h('span', { class: 'muted' }, ` · ${platformName(d.platform)}`) : null,
+          typeof d.followers === 'number' ? h('span', { class: 'muted' }, ` · ${count(d.followers)} followers`) : null),
         d.past_collaboration ? h('span', { class: 'chip' }, 'worked with us before') : null),
       h('div', { class: 'bubble' }, String(d.message ?? d.text ?? '')),
       d.offer ? h('p', { class: 'small' }, h('strong', null, 'Offer: '), String(d.offer)) : null,
-      d.why ? h('p', { class: 'small muted' }, h('strong', null, 'Why this creator: '), String(d.why)) : null,
-      rest(d, ['name', 'handle', 'platform', 'past_collaboration', 'message', 'text', 'offer', 'why', 'creator_id']))));
+      d.why ? h(isObj(d.why) ? 'div' : 'p', { class: 'small muted why' }, h('strong', null, 'Why this creator: '), isObj(d.why) ? renderValue(whyFields(d.why), 1) : whyText(d.why)) : null,
+      rest(d, ['name', 'handle', 'platform', 'followers', 'past_collaboration', 'message', 'text', 'offer', 'why', 'creator_id']))));
 }
 
 /** The proposal of a card, readably. */

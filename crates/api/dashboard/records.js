@@ -3,7 +3,7 @@
 
 import { h, replace, money, timeAgo, runLink, table, loading } from './dom.js';
 import { api, withQuery } from './api.js';
-import { alertBox, pager, pageHeading, retrying } from './nav.js';
+import { alertBox, cursorPages, pageHeading, retrying } from './nav.js';
 
 /** The step key of a step id of the form "<run_id>.<step_key>", else the id. */
 function stepName(stepId, runId) {
@@ -11,28 +11,33 @@ function stepName(stepId, runId) {
   return runId && stepId.startsWith(`${runId}.`) ? stepId.slice(runId.length + 1) : stepId;
 }
 
-/** A paginated list page: fetch(cursor) → {rows, next_cursor}. */
-async function listPage(ctx, { title, intro, fetchPage, render }) {
+/** A paginated list page: fetchPage(cursor) → {…, next_cursor}; path is its address. */
+async function listPage(ctx, { title, intro, path, fetchPage, render }) {
   ctx.title(title);
   const error = alertBox();
   const list = h('div', null, loading());
-  const pages = h('div');
-  replace(ctx.main, h('div', { class: 'page-head' }, pageHeading(title)), h('p', { class: 'muted' }, intro), error.el, list, pages);
-  let cursor = null;
+  const pages = cursorPages(ctx, {
+    path: () => path,
+    onMove: () => {
+      list.scrollIntoView({ block: 'nearest' });
+      load();
+    },
+  });
+  replace(ctx.main, h('div', { class: 'page-head' }, pageHeading(title)), h('p', { class: 'muted' }, intro), error.el, list, pages.el);
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
     replace(list, loading());
     let page;
     try {
-      page = await retrying(ctx, () => fetchPage(cursor), error);
+      page = await retrying(ctx, () => fetchPage(pages.cursor()), error);
     } catch {
-      if (ctx.alive()) list.replaceChildren();
+      if (ctx.alive() && mine === loads) list.replaceChildren();
       return;
     }
-    if (!ctx.alive()) return;
+    if (!ctx.alive() || mine !== loads) return;
     replace(list, render(page));
-    replace(pages, page.next_cursor || cursor
-      ? pager({ cursor, nextCursor: page.next_cursor, go: (c) => { cursor = c; load(); } })
-      : null);
+    pages.render(page.next_cursor);
   }
   await load();
 }
@@ -40,6 +45,7 @@ async function listPage(ctx, { title, intro, fetchPage, render }) {
 export function mountAudit(ctx) {
   return listPage(ctx, {
     title: 'Audit',
+    path: '/audit',
     intro: 'Every approval action: who, when, on which run and step, and what they wrote. Append-only.',
     fetchPage: (cursor) => api(withQuery('/api/audit', { cursor, limit: 50 })),
     render: (page) => {
@@ -90,6 +96,7 @@ export function payloadSummary(action, p) {
 export function mountOutbox(ctx) {
   return listPage(ctx, {
     title: 'Outbox',
+    path: '/outbox',
     intro: 'What the actions sent. Nothing gets here without an approval of its gate.',
     fetchPage: (cursor) => api(withQuery('/api/outbox', { cursor, limit: 50 })),
     render: (page) => {
@@ -100,7 +107,7 @@ export function mountOutbox(ctx) {
         h('td', null, it.run_id ? runLink(it.run_id) : '—'),
         h('td', null, h('code', null, it.step_key || '')),
         h('td', null, h('code', null, it.action || '')),
-        h('td', { class: 'payload-cell' },
+        h('td', { class: 'payload-cell', 'data-label': '' },
           h('p', { class: 'payload-summary' }, payloadSummary(it.action, it.payload)),
           h('details', null, h('summary', null, 'Payload'), h('pre', { class: 'payload' }, JSON.stringify(it.payload, null, 2)))))), { caption: 'Outbox', class: 'outbox' });
     },

@@ -3,7 +3,7 @@
 // /events?after=<last seq> every second (sooner on live events of this run)
 // and refetches the run whenever something new happened.
 
-import { h, replace, keepFocus, badge, cost, timeAgo, runLink, humanize, loading } from './dom.js';
+import { h, replace, keepFocus, badge, cost, timeAgo, runLink, humanize, loading, labelCells, waitingSince } from './dom.js';
 import { api, withQuery, poller, ApiError } from './api.js';
 import { onLiveEvent } from './live.js';
 import { renderDag } from './dag.js';
@@ -50,10 +50,13 @@ export async function mount(ctx) {
   const eventList = h('ol', { class: 'events', id: 'run-events' });
   const eventCount = h('span', { class: 'muted small' });
   const report = h('section', { class: 'panel report', id: 'run-report', hidden: true });
+  const body = h('div', { class: 'run-body' });
 
   replace(ctx.main,
     h('p', { class: 'crumbs' }, h('a', { href: '/runs' }, '← All runs')),
     h('div', { class: 'page-head' }, heading),
+    body);
+  replace(body,
     meta,
     error.el,
     runError,
@@ -67,7 +70,7 @@ export async function mount(ctx) {
       h('h2', { id: 'steps-title', class: 'h3' }, 'Steps'),
       steps),
     h('section', { class: 'panel', 'aria-labelledby': 'events-title' },
-      h('h2', { id: 'events-title', class: 'h3' }, 'Events ', eventCount),
+      h('h2', { id: 'events-title', class: 'h3' }, 'Events ', eventCount, h('span', { class: 'muted small normal' }, ' newest first')),
       h('div', { class: 'events-wrap' }, eventList)));
 
   const state = { run: null, lastSeq: 0, seen: new Set(), lastRunText: null, reportLoaded: false };
@@ -128,7 +131,7 @@ export async function mount(ctx) {
               'data-step-key': s.step_key,
               'data-focus-key': `wait:${s.step_key}`,
             }, `Review ${s.label}`),
-            ' ', h('span', { class: 'muted small' }, 'waiting ', timeAgo(s.started_at))))));
+            ' ', h('span', { class: 'muted small' }, waitingSince(s.started_at))))));
       } else if (r.status === 'running') {
         replace(waiting, h('p', { class: 'muted' }, 'Nothing waiting for approval in this run right now; agents are working.'));
       } else {
@@ -138,17 +141,11 @@ export async function mount(ctx) {
   }
 
   function renderSteps(r) {
-    const rows = (r.steps || []).map((s) => {
-      let outputCell = null;
-      if (s.output && s.kind !== 'approval_gate') {
-        const det = h('details', { class: 'output' }, h('summary', null, 'Output'));
-        det.addEventListener('toggle', () => {
-          if (det.open && det.children.length === 1) det.appendChild(renderValue(s.output));
-        }, { once: false });
-        outputCell = det;
-      }
+    const COLS = 7;
+    const open = new Set([...steps.querySelectorAll('tr[data-output-of] details[open]')].map((d) => d.closest('tr').getAttribute('data-output-of')));
+    const rows = (r.steps || []).flatMap((s) => {
       const feedback = !s.decision && s.output && s.output.feedback ? h('blockquote', { class: 'quote feedback' }, String(s.output.feedback)) : null;
-      return h('tr', { 'data-step-key': s.step_key, 'data-status': s.status },
+      const row = h('tr', { 'data-step-key': s.step_key, 'data-status': s.status },
         h('th', { scope: 'row' }, s.label || s.step_key,
           s.kind === 'approval_gate' && s.step_id && s.status !== 'pending'
             ? h('div', null, h('a', { class: 'small', href: reviewPath(s) }, s.status === 'waiting_for_approval' ? 'Review' : 'Open card'))
@@ -158,22 +155,30 @@ export async function mount(ctx) {
         h('td', { class: 'num' }, cost(s.cost_usd)),
         h('td', { class: 'nowrap' }, s.started_at ? timeAgo(s.started_at) : h('span', { class: 'muted' }, '—')),
         h('td', { class: 'nowrap' }, s.finished_at ? timeAgo(s.finished_at) : h('span', { class: 'muted' }, '—')),
-        h('td', null, decisionSummary(s.decision), feedback, outputCell));
+        h('td', { class: 'decision-cell' }, decisionSummary(s.decision), feedback));
+      if (!s.output || s.kind === 'approval_gate') return [row];
+      // The output gets the table's full width, in a row of its own under its step.
+      const det = h('details', { class: 'output', open: open.has(s.step_key) },
+        h('summary', { 'data-focus-key': `output:${s.step_key}` }, `Output of ${s.label || s.step_key}`));
+      const fill = () => {
+        if (det.open && det.children.length === 1) det.appendChild(h('div', { class: 'output-body' }, renderValue(s.output)));
+      };
+      det.addEventListener('toggle', fill);
+      fill();
+      return [row, h('tr', { class: 'output-row', 'data-output-of': s.step_key },
+        h('td', { colspan: String(COLS), 'data-label': '' }, det))];
     });
-    const open = new Set([...steps.querySelectorAll('tr[data-step-key] details[open]')].map((d) => d.closest('tr').getAttribute('data-step-key')));
-    replace(steps, h('div', { class: 'table-wrap' }, h('table', { class: 'table steps', id: 'steps-table' },
-      h('thead', null, h('tr', null, ['Step', 'Kind', 'Status', 'Cost', 'Started', 'Finished', 'Decision / output'].map((t, i) =>
+    const tableEl = h('table', { class: 'table steps stack-sm', id: 'steps-table' },
+      h('thead', null, h('tr', null, ['Step', 'Kind', 'Status', 'Cost', 'Started', 'Finished', 'Decision'].map((t, i) =>
         h('th', { scope: 'col', class: i === 3 ? 'num' : null }, t)))),
       h('tbody', null, rows),
       h('tfoot', null, h('tr', { class: 'total-row' },
         h('th', { scope: 'row', colspan: '3' }, 'Total (estimated)'),
-        h('td', { class: 'num' }, h('strong', null, cost(r.cost_usd))),
-        h('td', { colspan: '3' }))))));
-    // Keep opened outputs open across refreshes.
-    for (const tr of steps.querySelectorAll('tr[data-step-key]')) {
-      const det = tr.querySelector('details');
-      if (det && open.has(tr.getAttribute('data-step-key'))) det.open = true;
-    }
+        h('td', { class: 'num', 'data-label': '' }, h('strong', null, cost(r.cost_usd))),
+        h('td', { colspan: '3', class: 'filler' }))));
+    keepFocus(steps, () => {
+      replace(steps, h('div', { class: 'table-wrap' }, labelCells(tableEl)));
+    });
   }
 
   function addEvents(events) {
@@ -184,11 +189,14 @@ export async function mount(ctx) {
       state.lastSeq = Math.max(state.lastSeq, e.seq);
       added++;
       const d = e.data || {};
-      eventList.appendChild(h('li', { 'data-seq': e.seq, 'data-type': e.type },
+      const item = h('li', { 'data-seq': e.seq, 'data-type': e.type },
         h('span', { class: 'event-time' }, timeAgo(e.at)),
         h('code', { class: 'event-type' }, e.type),
         h('span', { class: 'event-step' }, d.label || d.step_key || ''),
-        h('span', { class: 'event-detail' }, eventDetail(e))));
+        h('span', { class: 'event-detail' }, eventDetail(e)));
+      // Newest first: before the first event older than this one.
+      const later = [...eventList.children].find((li) => Number(li.getAttribute('data-seq')) < e.seq);
+      eventList.insertBefore(item, later || null);
     }
     eventCount.textContent = `(${state.seen.size})`;
     return added;
@@ -205,13 +213,18 @@ export async function mount(ctx) {
       replace(report,
         h('h2', { class: 'h3' }, 'Report'),
         renderMarkdown(rep.markdown || '', 3),
+        // Comments and feedback are people's words: plain text, quoted the
+        // same way the report's Decisions section quotes them.
         comments.length ? h('div', { class: 'approver-comments' },
           h('h3', { class: 'h4' }, 'Approver comments'),
-          h('ul', { id: 'approver-comments' }, comments.map((c) => h('li', null,
-            h('strong', null, c.step_label || ''), ` · ${c.actor || ''}: `, h('q', null, c.comment || ''))))) : null,
-        rejections.length ? h('div', null,
+          h('ul', { id: 'approver-comments', class: 'quoted-list' }, comments.map((c) => h('li', null,
+            h('strong', null, c.step_label || ''), `: ${c.actor || 'someone'}`,
+            h('blockquote', { class: 'report-quote' }, c.comment || ''))))) : null,
+        rejections.length ? h('div', { class: 'report-rejections' },
           h('h3', { class: 'h4' }, 'Rejections'),
-          h('ul', null, rejections.map((x) => h('li', null, h('strong', null, x.step_label || ''), `: ${x.feedback || ''}`)))) : null);
+          h('ul', { class: 'quoted-list' }, rejections.map((x) => h('li', null,
+            h('strong', null, x.step_label || ''),
+            h('blockquote', { class: 'report-quote feedback' }, x.feedback || ''))))) : null);
       report.hidden = false;
     } catch (err) {
       // 409 no_report: the report is not written yet; look again shortly.
@@ -248,9 +261,17 @@ export async function mount(ctx) {
     run = await retrying(ctx, fetchRun, error);
   } catch (err) {
     if (!ctx.alive()) return;
-    const missing = err instanceof ApiError && err.status === 404;
-    replace(dagBox, h('p', { class: 'muted' }, missing ? 'There is no such run in this workspace.' : 'The run could not be loaded.'));
-    if (missing) heading.textContent = 'Run not found';
+    if (err instanceof ApiError && err.status === 404) {
+      // Only the friendly sentence: no raw API message, no empty panels.
+      error.clear();
+      heading.textContent = 'Run not found';
+      ctx.title('Run not found');
+      replace(body, h('div', { class: 'panel not-found' },
+        h('p', null, 'This run does not exist in your workspace.'),
+        h('p', null, h('a', { href: '/runs' }, 'See all runs'), ' · ', h('a', { href: '/brief' }, 'Start a new run'))));
+    } else if (!(err instanceof ApiError && err.status === 401)) {
+      replace(dagBox, h('p', { class: 'muted' }, 'The run could not be loaded.'));
+    }
     return;
   }
   if (!ctx.alive()) return;

@@ -1,9 +1,9 @@
 // Runs page: the workspace's runs, newest first, filtered by status.
 
-import { h, replace, keepFocus, badge, cost, timeAgo, runLink, loading } from './dom.js';
+import { h, replace, keepFocus, badge, cost, timeAgo, runLink, loading, labelCells } from './dom.js';
 import { api, withQuery, poller } from './api.js';
 import { onLiveEvent } from './live.js';
-import { alertBox, pager, pageHeading, retrying, navigate } from './nav.js';
+import { alertBox, cursorPages, pageHeading, retrying, navigate } from './nav.js';
 
 /** A failed run that a person rejected can be re-run with notes. */
 export function canRerun(r) {
@@ -31,13 +31,21 @@ export function runStatus(r) {
 
 export async function mount(ctx) {
   ctx.title('Runs');
-  const state = { status: ctx.query.get('status') || '', cursor: null, last: null };
+  const state = { status: ctx.query.get('status') || '', last: null };
   const error = alertBox();
   const select = h('select', { id: 'filter-status', name: 'status' },
     [['', 'All'], ['running', 'Running'], ['succeeded', 'Succeeded'], ['failed', 'Failed']].map(([v, t]) => h('option', { value: v }, t)));
   select.value = state.status;
   const list = h('div', null, loading());
-  const pages = h('div');
+  const pages = cursorPages(ctx, {
+    path: () => withQuery('/runs', { status: state.status }),
+    onMove: () => {
+      state.last = null;
+      replace(list, loading());
+      list.scrollIntoView({ block: 'nearest' });
+      refresh.trigger();
+    },
+  });
 
   replace(ctx.main,
     h('div', { class: 'page-head' },
@@ -47,38 +55,37 @@ export async function mount(ctx) {
       h('div', { class: 'field inline' }, h('label', { for: 'filter-status' }, 'Status'), select)),
     error.el,
     list,
-    pages);
+    pages.el);
 
   function render(page) {
     const runs = page.runs || [];
     keepFocus(list, () => {
       if (!runs.length) {
         replace(list, h('div', { class: 'empty panel' },
-          h('p', { class: 'empty-title' }, state.status ? `No ${state.status} runs.` : 'No runs yet.'),
+          h('p', { class: 'empty-title' }, pages.page() > 1 ? 'No more runs.' : state.status ? `No ${state.status} runs.` : 'No runs yet.'),
           h('p', null, h('a', { href: '/brief' }, 'Start a run'), '.')));
         return;
       }
-      replace(list, h('div', { class: 'table-wrap' }, h('table', { class: 'table runs', id: 'runs-table' },
+      const tableEl = h('table', { class: 'table runs stack-sm', id: 'runs-table' },
         h('thead', null, h('tr', null, ['Run', 'Workflow', 'Brief', 'Status', 'Created', 'Cost', 'Error'].map((t, i) =>
           h('th', { scope: 'col', class: i === 5 ? 'num' : null }, t)))),
         h('tbody', null, runs.map((r) => h('tr', { 'data-run-id': r.run_id, 'data-status': r.status },
           h('td', null, runLink(r.run_id, { 'data-focus-key': `run:${r.run_id}` })),
           h('td', null, r.workflow_name || r.workflow),
-          h('td', null, r.title || h('span', { class: 'muted' }, '—')),
+          h('td', { class: 'title-cell' }, r.title || h('span', { class: 'muted' }, '—')),
           h('td', null, runStatus(r)),
           h('td', { class: 'nowrap' }, timeAgo(r.created_at)),
           h('td', { class: 'num' }, cost(r.cost_usd)),
           h('td', { class: 'error-cell' },
             r.error ? h('span', { class: 'error-text' }, r.error) : null,
-            canRerun(r) ? h('div', null, rerunButton(r.run_id, { 'data-focus-key': `rerun:${r.run_id}` })) : null)))))));
+            canRerun(r) ? h('div', null, rerunButton(r.run_id, { 'data-focus-key': `rerun:${r.run_id}` })) : null)))));
+      replace(list, h('div', { class: 'table-wrap' }, labelCells(tableEl)));
     });
-    replace(pages, page.next_cursor || state.cursor
-      ? pager({ cursor: state.cursor, nextCursor: page.next_cursor, go: (c) => { state.cursor = c; state.last = null; refresh.trigger(); } })
-      : null);
+    pages.render(page.next_cursor);
   }
 
   async function load() {
-    const page = await retrying(ctx, () => api(withQuery('/api/runs', { status: state.status, cursor: state.cursor, limit: 50 })), error);
+    const page = await retrying(ctx, () => api(withQuery('/api/runs', { status: state.status, cursor: pages.cursor(), limit: 50 })), error);
     if (!ctx.alive()) return;
     const text = JSON.stringify(page);
     if (text === state.last) return;
@@ -93,7 +100,7 @@ export async function mount(ctx) {
   }));
   select.addEventListener('change', () => {
     state.status = select.value;
-    state.cursor = null;
+    pages.reset();
     state.last = null;
     history.replaceState(null, '', withQuery('/runs', { status: state.status }));
     refresh.trigger();
