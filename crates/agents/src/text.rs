@@ -13,6 +13,10 @@ fn eq_ci(a: char, b: char) -> bool {
     if a == b {
         return true;
     }
+    // The common case, without Unicode case tables.
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(&b) || (a.is_whitespace() && b.is_whitespace());
+    }
     if a.is_whitespace() && b.is_whitespace() {
         return true;
     }
@@ -24,44 +28,39 @@ fn eq_ci(a: char, b: char) -> bool {
 
 /// Byte ranges of every case-insensitive, whole-word occurrence of `phrase`
 /// in `text`. A phrase that starts (ends) with a non-word character, such as
-/// `% off` or `save $`, needs no word boundary on that side.
+/// `% off` or `save $`, needs no word boundary on that side. Matches do not
+/// overlap; no allocation but the result.
 pub fn find_phrase(text: &str, phrase: &str) -> Vec<(usize, usize)> {
     let phrase = phrase.trim();
-    let pchars: Vec<char> = phrase.chars().collect();
-    let (Some(&first), Some(&last)) = (pchars.first(), pchars.last()) else {
+    let (Some(first), Some(last)) = (phrase.chars().next(), phrase.chars().next_back()) else {
         return Vec::new();
     };
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let mut ok = true;
-        if is_word_char(first) && i > 0 && chars.get(i - 1).is_some_and(|&(_, c)| is_word_char(c)) {
-            ok = false;
+    let mut prev: Option<char> = None;
+    // No match starts before the end of the previous one.
+    let mut free_from = 0;
+    for (at, c) in text.char_indices() {
+        let before = prev.replace(c);
+        if at < free_from || !eq_ci(c, first) {
+            continue;
         }
-        let mut j = i;
-        if ok {
-            for &pc in &pchars {
-                match chars.get(j) {
-                    Some(&(_, c)) if eq_ci(c, pc) => j += 1,
-                    _ => {
-                        ok = false;
-                        break;
-                    }
-                }
-            }
+        if is_word_char(first) && before.is_some_and(is_word_char) {
+            continue;
         }
-        if ok && is_word_char(last) && chars.get(j).is_some_and(|&(_, c)| is_word_char(c)) {
-            ok = false;
+        let mut rest = text[at..].char_indices();
+        if !phrase
+            .chars()
+            .all(|pc| rest.next().is_some_and(|(_, c)| eq_ci(c, pc)))
+        {
+            continue;
         }
-        if ok {
-            let start = chars.get(i).map(|&(b, _)| b).unwrap_or(text.len());
-            let end = chars.get(j).map(|&(b, _)| b).unwrap_or(text.len());
-            out.push((start, end));
-            i = j.max(i + 1);
-        } else {
-            i += 1;
-        }
+        let end = match rest.next() {
+            Some((_, next)) if is_word_char(last) && is_word_char(next) => continue,
+            Some((off, _)) => at + off,
+            None => text.len(),
+        };
+        out.push((at, end));
+        free_from = end;
     }
     out
 }
@@ -627,6 +626,24 @@ pub fn limit_emoji(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn phrases_match_whole_words_case_insensitively_without_overlap() {
+        let t = "SALE! Wholesale sale, on sale.";
+        assert_eq!(find_phrase(t, "sale"), vec![(0, 4), (16, 20), (25, 29)]);
+        // A phrase ending in a non-word character needs no boundary there.
+        assert_eq!(find_phrase("Save $5 now", "save $"), vec![(0, 6)]);
+        // Typographic apostrophes, Unicode case and any whitespace match.
+        assert_eq!(find_phrase("Don\u{2019}t miss", "don't"), vec![(0, 7)]);
+        assert_eq!(find_phrase("\u{212A}nit", "knit"), vec![(0, 6)]);
+        assert_eq!(find_phrase("limited\ttime", "limited time"), vec![(0, 12)]);
+        // Non-overlapping, and byte ranges on char boundaries.
+        assert_eq!(find_phrase("ab ab ab", "ab ab"), vec![(0, 5)]);
+        assert_eq!(find_phrase("é sale é", "sale"), vec![(3, 7)]);
+        assert!(find_phrase("sales", "sale").is_empty());
+        assert!(find_phrase("", "sale").is_empty());
+        assert!(find_phrase("sale", "  ").is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -334,10 +334,15 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     let rss_waiting = rss_mb();
     eprintln!("memory: RSS {rss_before:.1} MB before, {rss_waiting:.1} MB with {n} runs waiting");
 
-    // Resume latency, in-process: approve Listings on the first runs, one at a time.
+    // Resume latency, in-process: approve Listings on the first runs, one at
+    // a time, each after the previous one's action ran (no queueing).
     let k = args.resumes.min(n);
     for id in &ids[..k] {
         rig.approve(id, "listings_gate").await?;
+        rig.until(id, |v| {
+            status_of(v, "publish_listings") == Some(StepStatus::Succeeded)
+        })
+        .await?;
     }
     let in_process = resume_latencies(&rig, &ids[..k], "listings_gate", "publish_listings").await?;
 
@@ -362,6 +367,8 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
             bail!("approve over HTTP answered {}", resp.status());
         }
         round_trips.push(t.elapsed().as_secs_f64() * 1000.0);
+        rig.until(id, |v| status_of(v, "post") == Some(StepStatus::Succeeded))
+            .await?;
     }
     let over_http = resume_latencies(&rig, &ids[..k], "publish_gate", "post").await?;
     let resume_in = summary_ms(in_process);
