@@ -8,7 +8,9 @@ fn main() {
     // Read at run time: a cached build script may come from another checkout.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dir = Path::new(&manifest).join("dashboard");
-    println!("cargo:rerun-if-changed={}", dir.display());
+    // Relative to the package, so a build cached from another checkout of
+    // the repository is not taken for this one's.
+    println!("cargo:rerun-if-changed=dashboard");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .filter_map(|e| e.ok())
@@ -20,7 +22,7 @@ fn main() {
     let mut out =
         String::from("/// The dashboard's files: (name, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
     for name in &names {
-        println!("cargo:rerun-if-changed={}", dir.join(name).display());
+        println!("cargo:rerun-if-changed=dashboard/{name}");
         let path = dir.join(name);
         let _ = writeln!(
             out,
