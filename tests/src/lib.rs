@@ -167,6 +167,26 @@ impl TestApp {
         }
     }
 
+    /// Starts a Campaign Launch from a sample brief and waits for its four gates.
+    pub async fn launch(&self, token: &str, brief_name: &str) -> (String, Value) {
+        let run_id = self.start(token, "campaign-launch", brief(brief_name)).await;
+        let run = self.wait_gates(token, &run_id, 4).await;
+        (run_id, run)
+    }
+
+    /// The audit log's entries for one step.
+    pub async fn audit_of(&self, token: &str, step_id: &str) -> Vec<Value> {
+        let (status, audit) = self.get(token, "/api/audit?limit=200").await;
+        assert_eq!(status, 200, "{audit}");
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["step_id"] == step_id)
+            .cloned()
+            .collect()
+    }
+
     /// Waits until the run has `n` gates waiting for approval.
     pub async fn wait_gates(&self, token: &str, run_id: &str, n: usize) -> Value {
         self.wait_run(token, run_id, &format!("{n} gates waiting"), |r| {

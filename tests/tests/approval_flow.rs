@@ -7,15 +7,7 @@ use serde_json::{Value, json};
 const GATES: [&str; 4] = ["listings_gate", "publish_gate", "ad_spend_gate", "outreach_gate"];
 
 async fn launch(app: &TestApp) -> (String, Value) {
-    let run_id = app
-        .start(
-            ALICE,
-            "campaign-launch",
-            brief("demo-campaign-launch-spring-linen"),
-        )
-        .await;
-    let run = app.wait_gates(ALICE, &run_id, 4).await;
-    (run_id, run)
+    app.launch(ALICE, "demo-campaign-launch-spring-linen").await
 }
 
 async fn approve(app: &TestApp, token: &str, step_id: &str, body: Value) -> (u16, Value) {

@@ -76,14 +76,7 @@ async fn fifty_concurrent_decisions_on_one_step_have_one_winner() {
     let mut tokens = members(&app, 48).await;
     tokens.push(ALICE.into());
     tokens.push(OLIVIA.into());
-    let run_id = app
-        .start(
-            ALICE,
-            "campaign-launch",
-            brief("demo-campaign-launch-spring-linen"),
-        )
-        .await;
-    let run = app.wait_gates(ALICE, &run_id, 4).await;
+    let (run_id, run) = app.launch(ALICE, "demo-campaign-launch-spring-linen").await;
     let gate = step_id(&run, "listings_gate");
     let path_of = |verdict: &str| format!("/api/dashboard/approvals/{gate}/{verdict}");
 
@@ -128,14 +121,8 @@ async fn fifty_concurrent_decisions_on_one_step_have_one_winner() {
     let decided = events_of(&events, &gate, "approval.approved").len()
         + events_of(&events, &gate, "approval.rejected").len();
     assert_eq!(decided, 1, "one decision event");
-    let (_, audit) = app.get(ALICE, "/api/audit?limit=200").await;
-    let entries: Vec<&Value> = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["step_id"] == gate.as_str())
-        .collect();
-    assert_eq!(entries.len(), 1, "one audit entry: {audit}");
+    let entries = app.audit_of(ALICE, &gate).await;
+    assert_eq!(entries.len(), 1, "one audit entry: {entries:?}");
     if approved {
         let action = step_id(&run, "publish_listings");
         assert_eq!(
@@ -235,27 +222,13 @@ async fn an_idempotency_key_replays_the_first_response() {
     // Without the key, the repeat is a second decision: refused.
     let (s3, third, _) = post_with(&app, ALICE, &path, body, None).await;
     assert_eq!(s3, 409, "{third}");
-    let (_, audit) = app.get(ALICE, "/api/audit?limit=200").await;
-    let n = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["step_id"] == gate.as_str())
-        .count();
-    assert_eq!(n, 1);
+    assert_eq!(app.audit_of(ALICE, &gate).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_digest_is_refused_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let run_id = app
-        .start(
-            ALICE,
-            "campaign-launch",
-            brief("demo-campaign-launch-spring-linen"),
-        )
-        .await;
-    let run = app.wait_gates(ALICE, &run_id, 4).await;
+    let (_, run) = app.launch(ALICE, "demo-campaign-launch-spring-linen").await;
     let gate = step_id(&run, "ad_spend_gate");
     let (_, card) = app.get(ALICE, &format!("/api/dashboard/approvals/{gate}")).await;
     let digest = card["proposal_digest"].as_str().unwrap().to_string();

@@ -64,14 +64,7 @@ async fn send(app: &TestApp, b: &Bad) -> (u16, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_bad_request_is_a_4xx_json_error_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let run_id = app
-        .start(
-            ALICE,
-            "campaign-launch",
-            brief("demo-campaign-launch-spring-linen"),
-        )
-        .await;
-    let run = app.wait_gates(ALICE, &run_id, 4).await;
+    let (run_id, run) = app.launch(ALICE, "demo-campaign-launch-spring-linen").await;
     let gate = step_id(&run, "ad_spend_gate");
     let theirs = app
         .start(RITA, "campaign-launch", brief("rival-campaign-launch-drip-bags"))

@@ -2,101 +2,23 @@
 //! gates wait comes back with the run still waiting, and approvals after the
 //! restart complete it.
 
+mod common;
+
+use common::{Server, wait_for};
 use greenlight_tests::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The `greenlight` binary cargo built for this test.
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_greenlight"))
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data: &Path) -> Server {
-    let mut child = Command::new(binary())
-        .env_remove("ANTHROPIC_API_KEY")
-        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .arg("--samples")
-        .arg(samples())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("greenlight dev starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("greenlight dev printed its address")
-            .expect("stdout readable");
-        if let Some(rest) = line.strip_prefix("Greenlight is running at ") {
-            break rest.split_whitespace().next().expect("url").to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, url }
-}
+use std::path::Path;
 
 fn get(url: &str, path: &str) -> Value {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!("{url}{path}"))
-            .bearer_auth(ALICE)
-            .send()
-            .await
-            .expect("request")
-            .json::<Value>()
-            .await
-            .expect("json")
-    })
+    common::get(url, ALICE, path)
 }
 
 fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let resp = reqwest::Client::new()
-            .post(format!("{url}{path}"))
-            .bearer_auth(ALICE)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        (resp.status().as_u16(), resp.json::<Value>().await.expect("json"))
-    })
+    common::post(url, ALICE, path, body)
 }
 
-fn wait_for(what: &str, mut check: impl FnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn start_server(data: &Path) -> Server {
+    Server::start(data, None)
 }
 
 #[test]
