@@ -66,6 +66,9 @@ impl TestApp {
         let mut opts = Options::new(dir.path());
         opts.samples_dir = Some(samples());
         opts.retry_scale = 0.0;
+        // Every paused run leaves memory at once: the scenarios exercise the
+        // replay that brings it back on each decision.
+        opts.live_paused = 0;
         // Never the real LLM in tests, whatever the environment says.
         opts.agents = greenlight_local::AgentsMode::Offline;
         opts.extra_recipes = recipes

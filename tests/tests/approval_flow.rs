@@ -60,6 +60,17 @@ async fn four_gates_wait_at_once_and_show_in_the_queue() {
     assert_eq!(step(&run, "synthesis")["status"], "pending");
     let (_, outbox) = app.get(ALICE, "/api/outbox").await;
     assert_eq!(outbox["items"], json!([]));
+    // The paused run left memory (these tests keep no paused run in memory):
+    // every decision below replays it from the journal.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.local.engine.in_memory() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the paused run was never parked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.local.engine.waiting_tasks(), 4, "four parked gates");
 
     let pending = app.pending_of(ALICE, &run_id).await;
     assert_eq!(pending.len(), 4);

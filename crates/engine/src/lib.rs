@@ -13,7 +13,7 @@ pub mod asl;
 mod run;
 
 pub use asl::{DefinitionError, Machine};
-pub use run::{Engine, EngineError};
+pub use run::{DEFAULT_LIVE_PAUSED, Engine, EngineError};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

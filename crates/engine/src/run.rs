@@ -5,10 +5,11 @@ use crate::*;
 use futures::FutureExt;
 use futures::future::{BoxFuture, try_join_all};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tracing::{debug, info, warn};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +34,47 @@ pub enum EngineError {
 /// limit is 25,000 events).
 const MAX_TRANSITIONS: u64 = 25_000;
 
-type Waiters = Mutex<HashMap<String, oneshot::Sender<TaskOutcome>>>;
+/// A task waiting on its token: in memory with its execution, or parked
+/// (the execution was dropped from memory; completing the task replays it).
+enum Waiter {
+    Live(oneshot::Sender<TaskOutcome>),
+    Parked,
+}
+
+type Waiters = Mutex<HashMap<String, Waiter>>;
+
+/// How many paused executions stay in memory by default; older ones are
+/// parked (dropped, and replayed from the journal when a task completes).
+pub const DEFAULT_LIVE_PAUSED: usize = 1024;
+
+/// What one in-memory run of an execution shares with the engine.
+#[derive(Default)]
+struct Control {
+    /// Tasks in progress (and retry waits), waiting ones included.
+    in_task: AtomicUsize,
+    /// Tasks waiting on a token.
+    waiting: AtomicUsize,
+    /// Set when the engine asks the execution to park.
+    parking: AtomicBool,
+    park: Notify,
+    /// The tokens its waiting tasks wait on.
+    tokens: Mutex<Vec<String>>,
+}
+
+impl Control {
+    /// Every task in progress waits on a token: nothing moves until a decision.
+    fn paused(&self) -> bool {
+        let waiting = self.waiting.load(Ordering::SeqCst);
+        waiting > 0 && waiting == self.in_task.load(Ordering::SeqCst)
+    }
+}
+
+/// An execution with a run in memory (or about to have one).
+struct Active {
+    control: Arc<Control>,
+    /// A task completed while the execution was parking: run it again.
+    wake: bool,
+}
 
 struct Inner {
     machines: HashMap<String, Arc<Machine>>,
@@ -41,8 +82,34 @@ struct Inner {
     invoker: Arc<dyn Invoker>,
     listener: Arc<dyn Listener>,
     waiters: Waiters,
+    /// At most one in-memory run per execution.
+    active: Mutex<HashMap<String, Active>>,
+    /// Executions that paused, oldest first (may hold stale entries).
+    paused: Mutex<VecDeque<String>>,
+    live_paused: usize,
     /// Whether retry intervals are waited (tests may shorten them).
     retry_scale: f64,
+}
+
+impl Inner {
+    /// An execution paused: keep it in memory unless more than
+    /// `live_paused` are; then park the oldest that is still paused.
+    fn note_paused(&self, execution: &str) {
+        let Ok(mut queue) = self.paused.lock() else { return };
+        queue.push_back(execution.to_string());
+        while queue.len() > self.live_paused {
+            let Some(oldest) = queue.pop_front() else { break };
+            let Ok(active) = self.active.lock() else { return };
+            if let Some(a) = active.get(&oldest)
+                && a.control.paused()
+                && !a.control.parking.swap(true, Ordering::SeqCst)
+            {
+                // The run itself decides, under the waiters' lock (park_now).
+                debug!(execution = %oldest, "parking a paused execution");
+                a.control.park.notify_one();
+            }
+        }
+    }
 }
 
 /// The local engine. Cheap to clone.
@@ -86,9 +153,26 @@ impl Engine {
                 invoker,
                 listener,
                 waiters: Mutex::new(HashMap::new()),
+                active: Mutex::new(HashMap::new()),
+                paused: Mutex::new(VecDeque::new()),
+                live_paused: DEFAULT_LIVE_PAUSED,
                 retry_scale: 1.0,
             }),
         })
+    }
+
+    /// How many paused executions stay in memory (0 parks every one as soon
+    /// as it pauses); call before starting executions.
+    pub fn with_live_paused(self, n: usize) -> Engine {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.live_paused = n;
+                Engine {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Engine { inner },
+        }
     }
 
     /// Scales retry intervals (0.0 retries at once); for tests.
@@ -147,9 +231,10 @@ impl Engine {
         Ok(n)
     }
 
+    /// Runs an execution in memory, unless it already runs: then that run
+    /// is told to go on (if it is parking) instead.
     fn spawn(&self, record: ExecutionRecord) {
-        let inner = self.inner.clone();
-        tokio::spawn(async move { run_execution(inner, record).await });
+        spawn_execution(&self.inner, record);
     }
 
     pub async fn status(&self, name: &str) -> Result<ExecutionStatus, EngineError> {
@@ -208,11 +293,22 @@ impl Engine {
             .journal
             .record_task(execution, task_key, &outcome)
             .await?;
-        let sender = self.inner.waiters.lock().ok().and_then(|mut w| w.remove(token));
-        if let Some(sender) = sender {
-            let _ = sender.send(outcome);
+        let waiter = self.inner.waiters.lock().ok().and_then(|mut w| w.remove(token));
+        match waiter {
+            Some(Waiter::Live(sender)) => {
+                let _ = sender.send(outcome);
+            }
+            // Parked: run the execution again; the journal holds the outcome.
+            Some(Waiter::Parked) => self.spawn(record),
+            None => {}
         }
         Ok(())
+    }
+
+    /// How many executions have a run in memory (paused ones past the
+    /// limit are parked, and not counted).
+    pub fn in_memory(&self) -> usize {
+        self.inner.active.lock().map(|a| a.len()).unwrap_or(0)
     }
 
     /// How many tasks are waiting on a token right now.
@@ -238,8 +334,33 @@ async fn notify(inner: &Inner, record: &ExecutionRecord) {
     }
 }
 
-async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord) {
+fn spawn_execution(inner: &Arc<Inner>, record: ExecutionRecord) {
+    let control = Arc::new(Control::default());
+    {
+        let Ok(mut active) = inner.active.lock() else {
+            return;
+        };
+        if let Some(a) = active.get_mut(&record.name) {
+            a.wake = true;
+            return;
+        }
+        active.insert(
+            record.name.clone(),
+            Active {
+                control: control.clone(),
+                wake: false,
+            },
+        );
+    }
+    let inner = inner.clone();
+    tokio::spawn(async move { run_execution(inner, record, control).await });
+}
+
+async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord, mut control: Arc<Control>) {
     let Some(machine) = inner.machines.get(&record.machine).cloned() else {
+        if let Ok(mut active) = inner.active.lock() {
+            active.remove(&record.name);
+        }
         // Not loaded in this process (a custom recipe started without it):
         // the execution stays as it is, to resume when a process that has the
         // state machine recovers it. Failing it would lose its waiting gates.
@@ -250,21 +371,32 @@ async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord) {
         );
         return;
     };
-    let ctx = Ctx {
-        inner: inner.clone(),
-        execution: record.name.clone(),
-        context: json!({
-            "Execution": {
-                "Id": format!("arn:greenlight:local:execution:{}:{}", record.machine, record.name),
-                "Name": record.name,
-                "StartTime": record.start_time,
-                "Input": record.input,
-            },
-            "StateMachine": {"Id": format!("arn:greenlight:local:stateMachine:{}", record.machine), "Name": record.machine},
-        }),
-        transitions: std::sync::atomic::AtomicU64::new(0),
+    let result = loop {
+        match run_in_memory(&inner, &record, &machine, control.clone()).await {
+            Some(result) => break result,
+            None => {
+                // Parked. Unless a task completed meanwhile, the execution
+                // leaves memory until one does.
+                let Ok(mut active) = inner.active.lock() else {
+                    return;
+                };
+                match active.get_mut(&record.name) {
+                    Some(a) if a.wake => {
+                        control = Arc::new(Control::default());
+                        a.control = control.clone();
+                        a.wake = false;
+                    }
+                    _ => {
+                        active.remove(&record.name);
+                        return;
+                    }
+                }
+            }
+        }
     };
-    let result = run_machine(&ctx, &machine, record.input.clone(), String::new()).await;
+    if let Ok(mut active) = inner.active.lock() {
+        active.remove(&record.name);
+    }
     let (status, output, failure) = match result {
         Ok(v) => (ExecutionStatus::Succeeded, Some(v), None),
         Err(f) => (ExecutionStatus::Failed, None, Some(f)),
@@ -289,8 +421,72 @@ async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord) {
     notify(&inner, &record).await;
 }
 
+/// Runs the execution (replaying the journal) until it ends, or until it is
+/// parked (`None`).
+async fn run_in_memory(
+    inner: &Arc<Inner>,
+    record: &ExecutionRecord,
+    machine: &Machine,
+    control: Arc<Control>,
+) -> Option<Result<Value, Failure>> {
+    let ctx = Ctx {
+        inner: inner.clone(),
+        control: control.clone(),
+        execution: record.name.clone(),
+        context: json!({
+            "Execution": {
+                "Id": format!("arn:greenlight:local:execution:{}:{}", record.machine, record.name),
+                "Name": record.name,
+                "StartTime": record.start_time,
+                "Input": record.input,
+            },
+            "StateMachine": {"Id": format!("arn:greenlight:local:stateMachine:{}", record.machine), "Name": record.machine},
+        }),
+        transitions: std::sync::atomic::AtomicU64::new(0),
+    };
+    let run = run_machine(&ctx, machine, record.input.clone(), String::new());
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut run => return Some(result),
+            () = control.park.notified() => {
+                if park_now(inner, &control) {
+                    return None;
+                }
+                control.parking.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Whether the execution can leave memory now: every task in progress
+/// waits on a token and no decision has taken one of them. Decided under
+/// the waiters' lock, where the waiters become parked, so a decision either
+/// reaches the run in memory or finds the task parked (and replays it).
+fn park_now(inner: &Inner, control: &Control) -> bool {
+    let Ok(mut waiters) = inner.waiters.lock() else {
+        return false;
+    };
+    let Ok(tokens) = control.tokens.lock() else {
+        return false;
+    };
+    let all_waiting = control.paused()
+        && !tokens.is_empty()
+        && tokens
+            .iter()
+            .all(|t| matches!(waiters.get(t), Some(Waiter::Live(_))));
+    if all_waiting {
+        for t in tokens.iter() {
+            waiters.insert(t.clone(), Waiter::Parked);
+        }
+    }
+    all_waiting
+}
+
 struct Ctx {
     inner: Arc<Inner>,
+    control: Arc<Control>,
     execution: String,
     context: Value,
     transitions: std::sync::atomic::AtomicU64,
@@ -430,6 +626,8 @@ async fn run_state(ctx: &Ctx, state: &State, raw_input: Value, key: &str) -> Res
                 if !replayed {
                     warn!(execution = %ctx.execution, state = %state.name, error = %failure.error, attempt, "retrying");
                     let secs = (delay * ctx.inner.retry_scale).max(0.0);
+                    // A retry wait is work in progress: the execution is not paused.
+                    let _busy = Busy::enter(ctx);
                     tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
                 }
                 continue;
@@ -490,16 +688,76 @@ async fn attempt_state(
 }
 
 /// Removes a waiter when its task stops waiting for any reason (a sibling
-/// branch failed and this one was dropped, or it completed).
+/// branch failed and this one was dropped, or it completed), or marks it
+/// parked when its execution is being parked.
 struct WaiterGuard<'a> {
-    waiters: &'a Waiters,
+    ctx: &'a Ctx,
     token: String,
 }
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        if let Ok(mut w) = self.waiters.lock() {
-            w.remove(&self.token);
+        if let Ok(mut w) = self.ctx.inner.waiters.lock() {
+            if self.ctx.control.parking.load(Ordering::SeqCst) {
+                if let Some(waiter) = w.get_mut(&self.token) {
+                    *waiter = Waiter::Parked;
+                }
+            } else {
+                w.remove(&self.token);
+            }
+        }
+    }
+}
+
+/// A task (or retry wait) in progress, counted while it lasts; when only
+/// token waits are left, the execution is paused.
+struct Busy<'a> {
+    ctx: &'a Ctx,
+}
+
+impl<'a> Busy<'a> {
+    fn enter(ctx: &'a Ctx) -> Busy<'a> {
+        ctx.control.in_task.fetch_add(1, Ordering::SeqCst);
+        Busy { ctx }
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.ctx.control.in_task.fetch_sub(1, Ordering::SeqCst);
+        if self.ctx.control.paused() {
+            self.ctx.inner.note_paused(&self.ctx.execution);
+        }
+    }
+}
+
+/// A task waiting on its token, counted while it waits.
+struct Waiting<'a> {
+    ctx: &'a Ctx,
+    token: String,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(ctx: &'a Ctx, token: &str) -> Waiting<'a> {
+        if let Ok(mut tokens) = ctx.control.tokens.lock() {
+            tokens.push(token.to_string());
+        }
+        ctx.control.waiting.fetch_add(1, Ordering::SeqCst);
+        if ctx.control.paused() {
+            ctx.inner.note_paused(&ctx.execution);
+        }
+        Waiting {
+            ctx,
+            token: token.to_string(),
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.ctx.control.waiting.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(mut tokens) = self.ctx.control.tokens.lock() {
+            tokens.retain(|t| *t != self.token);
         }
     }
 }
@@ -511,6 +769,7 @@ async fn run_task(
     key: &str,
     token: Option<String>,
 ) -> Result<Value, Failure> {
+    let _busy = Busy::enter(ctx);
     let journal = &ctx.inner.journal;
     // Replay: an outcome already journaled is the outcome.
     match journal.task_outcome(&ctx.execution, key).await {
@@ -537,12 +796,12 @@ async fn run_task(
         Some(t) => {
             let (tx, rx) = oneshot::channel();
             if let Ok(mut w) = ctx.inner.waiters.lock() {
-                w.insert(t.clone(), tx);
+                w.insert(t.clone(), Waiter::Live(tx));
             }
             Some((
                 rx,
                 WaiterGuard {
-                    waiters: &ctx.inner.waiters,
+                    ctx,
                     token: t.clone(),
                 },
             ))
@@ -583,7 +842,18 @@ async fn run_task(
             // The function failing to start the wait fails the attempt (and is not journaled,
             // so a replay invokes it again).
             invoked?;
+            // A decision may have completed this task while it was parked and
+            // before this run registered again: the journal has it then.
+            if let Ok(Some(outcome)) = journal.task_outcome(&ctx.execution, key).await {
+                drop(guard);
+                return match outcome {
+                    TaskOutcome::Succeeded(v) => Ok(v),
+                    TaskOutcome::Failed(f) => Err(f),
+                };
+            }
+            let waiting = Waiting::enter(ctx, &guard.token);
             let outcome = rx.await.map_err(|_| runtime("the waiting task was abandoned"))?;
+            drop(waiting);
             drop(guard);
             match outcome {
                 TaskOutcome::Succeeded(v) => Ok(v),

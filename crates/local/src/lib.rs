@@ -42,6 +42,9 @@ pub struct Options {
     /// Serve the dashboard's files from this directory instead of the
     /// embedded copies; [`Options::new`] reads `GREENLIGHT_DASHBOARD_DIR`.
     pub dashboard_dir: Option<PathBuf>,
+    /// How many paused runs the engine keeps in memory; older ones are
+    /// parked and replayed from the journal when a gate is decided.
+    pub live_paused: usize,
 }
 
 /// Which agents a runtime runs.
@@ -113,6 +116,7 @@ impl Options {
             dashboard_dir: std::env::var_os("GREENLIGHT_DASHBOARD_DIR")
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from),
+            live_paused: greenlight_engine::DEFAULT_LIVE_PAUSED,
         }
     }
 }
@@ -161,7 +165,8 @@ impl Local {
             invoker.clone(),
             finalizer.clone(),
         )?
-        .with_retry_scale(opts.retry_scale);
+        .with_retry_scale(opts.retry_scale)
+        .with_live_paused(opts.live_paused);
 
         let notify = Arc::new(Notify::new());
         let hint = notify.clone();
