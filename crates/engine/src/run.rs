@@ -164,22 +164,19 @@ impl Engine {
     /// How many paused executions stay in memory (0 parks every one as soon
     /// as it pauses); call before starting executions.
     pub fn with_live_paused(self, n: usize) -> Engine {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.live_paused = n;
-                Engine {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => Engine { inner },
-        }
+        self.configure(|inner| inner.live_paused = n)
     }
 
     /// Scales retry intervals (0.0 retries at once); for tests.
     pub fn with_retry_scale(self, scale: f64) -> Engine {
+        self.configure(|inner| inner.retry_scale = scale)
+    }
+
+    /// Changes a setting; only before the engine is shared (then a no-op).
+    fn configure(self, set: impl FnOnce(&mut Inner)) -> Engine {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
-                inner.retry_scale = scale;
+                set(&mut inner);
                 Engine {
                     inner: Arc::new(inner),
                 }
