@@ -266,6 +266,16 @@ async fn a_blocking_rejection_fails_the_run_and_cancels_its_other_gates() {
     let (status, body) = approve(&app, ALICE, &step_id(&run, "publish_gate"), json!({})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "not_pending");
+    // The ended run left nothing behind in the engine: no run in memory, no
+    // parked gate waiting on a token.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.local.engine.in_memory() + app.local.engine.waiting_tasks() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ended run left waiters behind"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

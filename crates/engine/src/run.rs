@@ -5,7 +5,7 @@ use crate::*;
 use futures::FutureExt;
 use futures::future::{BoxFuture, try_join_all};
 use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,7 +41,8 @@ enum Waiter {
     Parked,
 }
 
-type Waiters = Mutex<HashMap<String, Waiter>>;
+/// By token; ordered, so an execution's tokens (`gl1|<execution>|…`) are a range.
+type Waiters = Mutex<BTreeMap<String, Waiter>>;
 
 /// How many paused executions stay in memory by default; older ones are
 /// parked (dropped, and replayed from the journal when a task completes).
@@ -152,7 +153,7 @@ impl Engine {
                 journal,
                 invoker,
                 listener,
-                waiters: Mutex::new(HashMap::new()),
+                waiters: Mutex::new(BTreeMap::new()),
                 active: Mutex::new(HashMap::new()),
                 paused: Mutex::new(VecDeque::new()),
                 live_paused: DEFAULT_LIVE_PAUSED,
@@ -394,6 +395,7 @@ async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord, mut contr
     if let Ok(mut active) = inner.active.lock() {
         active.remove(&record.name);
     }
+    forget_waiters(&inner, &record.name);
     let (status, output, failure) = match result {
         Ok(v) => (ExecutionStatus::Succeeded, Some(v), None),
         Err(f) => (ExecutionStatus::Failed, None, Some(f)),
@@ -453,6 +455,22 @@ async fn run_in_memory(
                 }
                 control.parking.store(false, Ordering::SeqCst);
             }
+        }
+    }
+}
+
+/// Drops what is left of an ended execution's waiters: gates parked when a
+/// sibling's rejection ended the run before the replay reached them.
+fn forget_waiters(inner: &Inner, execution: &str) {
+    let prefix = token_for(execution, "");
+    if let Ok(mut waiters) = inner.waiters.lock() {
+        let stale: Vec<String> = waiters
+            .range(prefix.clone()..)
+            .take_while(|(t, _)| t.starts_with(&prefix))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in stale {
+            waiters.remove(&t);
         }
     }
 }
