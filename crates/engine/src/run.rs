@@ -287,17 +287,27 @@ impl Engine {
         if !waiting {
             return Err(EngineError::InvalidToken);
         }
-        self.inner
+        if !self
+            .inner
             .journal
             .record_task(execution, task_key, &outcome)
-            .await?;
-        let waiter = self.inner.waiters.lock().ok().and_then(|mut w| w.remove(token));
-        match waiter {
+            .await?
+        {
+            // Another completion of this task won: the journal holds it.
+            return Ok(());
+        }
+        // Under the waiters' lock, so an ending run cannot slip away between
+        // the waiter's removal and the spawn (it purges its waiters, and
+        // leaves `active`, under this lock too).
+        let Ok(mut waiters) = self.inner.waiters.lock() else {
+            return Ok(());
+        };
+        match waiters.remove(token) {
             Some(Waiter::Live(sender)) => {
                 let _ = sender.send(outcome);
             }
             // Parked: run the execution again; the journal holds the outcome.
-            Some(Waiter::Parked) => self.spawn(record),
+            Some(Waiter::Parked) => spawn_execution(&self.inner, record),
             None => {}
         }
         Ok(())
@@ -354,7 +364,28 @@ fn spawn_execution(inner: &Arc<Inner>, record: ExecutionRecord) {
     tokio::spawn(async move { run_execution(inner, record, control).await });
 }
 
+/// Takes an execution's in-memory entry away if its run ends by panicking,
+/// so a later decision can run it again.
+struct ActiveEntry {
+    inner: Arc<Inner>,
+    name: String,
+}
+
+impl Drop for ActiveEntry {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Ok(mut active) = self.inner.active.lock()
+        {
+            active.remove(&self.name);
+        }
+    }
+}
+
 async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord, mut control: Arc<Control>) {
+    let _entry = ActiveEntry {
+        inner: inner.clone(),
+        name: record.name.clone(),
+    };
     let Some(machine) = inner.machines.get(&record.machine).cloned() else {
         if let Ok(mut active) = inner.active.lock() {
             active.remove(&record.name);
@@ -392,10 +423,7 @@ async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord, mut contr
             }
         }
     };
-    if let Ok(mut active) = inner.active.lock() {
-        active.remove(&record.name);
-    }
-    forget_waiters(&inner, &record.name);
+    forget_execution(&inner, &record.name);
     let (status, output, failure) = match result {
         Ok(v) => (ExecutionStatus::Succeeded, Some(v), None),
         Err(f) => (ExecutionStatus::Failed, None, Some(f)),
@@ -459,19 +487,25 @@ async fn run_in_memory(
     }
 }
 
-/// Drops what is left of an ended execution's waiters: gates parked when a
-/// sibling's rejection ended the run before the replay reached them.
-fn forget_waiters(inner: &Inner, execution: &str) {
+/// An execution ended: drops what is left of its waiters (gates parked when
+/// a sibling's rejection ended the run before the replay reached them) and
+/// its in-memory entry, together under the waiters' lock, so a decision
+/// either finds a waiter while the run is known or finds neither.
+fn forget_execution(inner: &Inner, execution: &str) {
     let prefix = token_for(execution, "");
-    if let Ok(mut waiters) = inner.waiters.lock() {
-        let stale: Vec<String> = waiters
-            .range(prefix.clone()..)
-            .take_while(|(t, _)| t.starts_with(&prefix))
-            .map(|(t, _)| t.clone())
-            .collect();
-        for t in stale {
-            waiters.remove(&t);
-        }
+    let Ok(mut waiters) = inner.waiters.lock() else {
+        return;
+    };
+    let stale: Vec<String> = waiters
+        .range(prefix.clone()..)
+        .take_while(|(t, _)| t.starts_with(&prefix))
+        .map(|(t, _)| t.clone())
+        .collect();
+    for t in stale {
+        waiters.remove(&t);
+    }
+    if let Ok(mut active) = inner.active.lock() {
+        active.remove(execution);
     }
 }
 
@@ -630,6 +664,9 @@ async fn run_state(ctx: &Ctx, state: &State, raw_input: Value, key: &str) -> Res
                 }
                 attempts[i] += 1;
                 attempt += 1;
+                // Between attempts is work in progress (the lookup and the
+                // wait): the execution is not paused.
+                let _busy = Busy::enter(ctx);
                 // A retry whose outcome is already journaled (replay) need not wait.
                 let replayed = matches!(
                     ctx.inner
@@ -641,8 +678,6 @@ async fn run_state(ctx: &Ctx, state: &State, raw_input: Value, key: &str) -> Res
                 if !replayed {
                     warn!(execution = %ctx.execution, state = %state.name, error = %failure.error, attempt, "retrying");
                     let secs = (delay * ctx.inner.retry_scale).max(0.0);
-                    // A retry wait is work in progress: the execution is not paused.
-                    let _busy = Busy::enter(ctx);
                     tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
                 }
                 continue;
@@ -703,8 +738,8 @@ async fn attempt_state(
 }
 
 /// Removes a waiter when its task stops waiting for any reason (a sibling
-/// branch failed and this one was dropped, or it completed), or marks it
-/// parked when its execution is being parked.
+/// branch failed and this one was dropped, or it completed), unless its
+/// execution was parked.
 struct WaiterGuard<'a> {
     ctx: &'a Ctx,
     token: String,
@@ -712,14 +747,12 @@ struct WaiterGuard<'a> {
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        if let Ok(mut w) = self.ctx.inner.waiters.lock() {
-            if self.ctx.control.parking.load(Ordering::SeqCst) {
-                if let Some(waiter) = w.get_mut(&self.token) {
-                    *waiter = Waiter::Parked;
-                }
-            } else {
-                w.remove(&self.token);
-            }
+        // A parked waiter (park_now marked it, under this lock) outlives the
+        // run in memory; a live one goes with its task.
+        if let Ok(mut w) = self.ctx.inner.waiters.lock()
+            && matches!(w.get(&self.token), Some(Waiter::Live(_)))
+        {
+            w.remove(&self.token);
         }
     }
 }

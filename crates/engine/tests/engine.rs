@@ -48,6 +48,8 @@ impl Journal for MemJournal {
         Ok(true)
     }
     async fn task_outcome(&self, e: &str, k: &str) -> Result<Option<TaskOutcome>, JournalError> {
+        // A real journal suspends here (SQLite runs on a blocking thread).
+        tokio::task::yield_now().await;
         Ok(self
             .tasks
             .lock()
@@ -422,4 +424,82 @@ async fn an_execution_of_a_machine_this_process_lacks_stays_paused() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(other.status("e6").await.unwrap(), ExecutionStatus::Running);
     assert!(ends.ended.lock().unwrap().is_empty(), "not reported as ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_run_is_parked_but_never_while_a_sibling_retries() {
+    let gate = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": "gate", "Payload": {"token.$": "$$.Task.Token"}}, "ResultPath": null, "End": true});
+    let def = json!({"StartAt": "Par", "States": {
+        "Par": {"Type": "Parallel", "ResultPath": null, "Branches": [
+            {"StartAt": "Wait here", "States": {"Wait here": gate}},
+            {"StartAt": "First", "States": {
+                "First": invoke("echo", Some("Flaky")),
+                "Flaky": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": "flaky", "Payload": {}},
+                    "Retry": [{"ErrorEquals": ["Retryable"], "IntervalSeconds": 1, "BackoffRate": 1.0, "MaxAttempts": 3}],
+                    "ResultPath": null, "End": true}}}
+        ], "End": true}
+    }});
+    let funcs = Arc::new(Funcs::default());
+    let ends = Arc::new(Ends::default());
+    // Real retry waits (1 s), and no paused run kept in memory.
+    let engine = Engine::new(
+        &[("m".into(), def)],
+        &HashMap::new(),
+        Arc::new(MemJournal::default()),
+        funcs.clone(),
+        ends.clone(),
+    )
+    .unwrap()
+    .with_live_paused(0);
+    let ended = ends.notify.notified();
+    engine.start("m", "e9", json!({"run_id": "r"})).await.unwrap();
+    // The retries go on while the gate waits: the run is not parked mid-retry.
+    let flaky = || {
+        funcs
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.0 == "flaky")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while flaky() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retries stalled at {} calls",
+            flaky()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Then only the gate waits: the run leaves memory.
+    while engine.in_memory() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the paused run was never parked"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(engine.waiting_tasks(), 1);
+    // A decision replays it to the end, without running anything twice.
+    let token = funcs.tokens.lock().unwrap()[0].clone();
+    engine.send_task_success(&token, json!({})).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), ended)
+        .await
+        .expect("execution ends");
+    let end = ends.ended.lock().unwrap()[0].clone();
+    assert_eq!(end.status, ExecutionStatus::Succeeded);
+    assert_eq!(flaky(), 3, "two failures and a success, none replayed");
+    let echoes = funcs
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.0 == "echo")
+        .count();
+    assert_eq!(echoes, 1);
+    assert_eq!(engine.waiting_tasks(), 0);
+    assert_eq!(engine.in_memory(), 0);
 }
