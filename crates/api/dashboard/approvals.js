@@ -2,8 +2,8 @@
 // filtered by workflow and gate, refreshed on live events and every 3 s.
 
 import { h, replace, keepFocus, money, timeAgo, runLink, loading, labelCells } from './dom.js';
-import { api, withQuery, poller } from './api.js';
-import { onLiveEvent } from './live.js';
+import { api, withQuery } from './api.js';
+import { liveList } from './live.js';
 import { alertBox, cursorPages, pageHeading, reportApprovals, retrying } from './nav.js';
 
 export async function mount(ctx) {
@@ -12,7 +12,6 @@ export async function mount(ctx) {
     workflow: ctx.query.get('workflow') || '',
     gate: ctx.query.get('gate') || '',
     workflows: [],
-    last: null, // the last answer rendered, as JSON text
   };
   const error = alertBox();
   const summary = h('p', { class: 'muted', 'aria-live': 'polite' });
@@ -22,10 +21,9 @@ export async function mount(ctx) {
   const pages = cursorPages(ctx, {
     path: () => withQuery('/approvals', { workflow: state.workflow, gate: state.gate }),
     onMove: () => {
-      state.last = null;
       replace(list, loading());
       list.scrollIntoView({ block: 'nearest' });
-      refresh.trigger();
+      refresh.reload();
     },
   });
 
@@ -112,35 +110,25 @@ export async function mount(ctx) {
     const cursor = pages.cursor();
     const query = { workflow: state.workflow, gate: state.gate, cursor, limit: 50 };
     const page = await retrying(ctx, () => api(withQuery('/api/dashboard/approvals', query)), error);
-    if (!ctx.alive()) return;
-    if (!state.workflow && !state.gate && !cursor) reportApprovals(page);
-    const text = JSON.stringify(page);
-    if (text === state.last) return;
-    state.last = text;
-    renderRows(page);
+    if (ctx.alive() && !state.workflow && !state.gate && !cursor) reportApprovals(page);
+    return page;
   }
 
-  const refresh = poller(load, 3000);
-  ctx.onCleanup(refresh.stop);
-  ctx.onCleanup(onLiveEvent((e) => {
-    if (e.type.startsWith('approval.') || e.type.startsWith('workflow_run.')) refresh.trigger();
-  }));
+  const refresh = liveList(ctx, 3000, load, renderRows);
 
   wfSelect.addEventListener('change', () => {
     state.workflow = wfSelect.value;
     state.gate = '';
     pages.reset();
-    state.last = null;
     fillGates();
     syncUrl();
-    refresh.trigger();
+    refresh.reload();
   });
   gateSelect.addEventListener('change', () => {
     state.gate = gateSelect.value;
     pages.reset();
-    state.last = null;
     syncUrl();
-    refresh.trigger();
+    refresh.reload();
   });
 
   refresh.trigger();

@@ -6,7 +6,7 @@
 
 import { h, replace, money, shortId, relative, loading, runLink } from './dom.js';
 import { api, withQuery, ApiError, NetworkError, describe } from './api.js';
-import { alertBox, pageHeading, retrying, navigate } from './nav.js';
+import { alertBox, pageHeading, retrying, navigate, showNotFound } from './nav.js';
 import { renderValue } from './proposal.js';
 
 // Field order: the important ones first, notes last.
@@ -316,12 +316,8 @@ async function mountRerun(ctx, runId) {
   } catch (err) {
     if (!ctx.alive()) return;
     if (err instanceof ApiError && err.status === 404) {
-      error.clear();
-      heading.textContent = 'Run not found';
-      ctx.title('Run not found');
-      replace(body, h('div', { class: 'panel not-found' },
-        h('p', null, 'This run does not exist in your workspace.'),
-        h('p', null, h('a', { href: '/runs' }, 'See all runs'), ' · ', h('a', { href: '/brief' }, 'Start a new run'))));
+      showNotFound(ctx, { heading, body, box: error, title: 'Run not found',
+        sentence: 'This run does not exist in your workspace.', links: [['/runs', 'See all runs'], ['/brief', 'Start a new run']] });
     } else {
       body.replaceChildren();
     }

@@ -7,7 +7,7 @@ import { h, replace, badge, money, cost, timeAgo, timeAt, runLink, humanize, sta
 import { api, poller, randomKey, ApiError, NetworkError, describe } from './api.js';
 import { onLiveEvent } from './live.js';
 import { renderProposal, renderValue, prose } from './proposal.js';
-import { alertBox, pageHeading, retrying, session } from './nav.js';
+import { alertBox, pageHeading, retrying, session, showNotFound } from './nav.js';
 import { rerunButton } from './runs.js';
 import { renderBrief } from './brief.js';
 
@@ -470,13 +470,8 @@ export async function mount(ctx) {
   } catch (err) {
     if (!ctx.alive()) return;
     if (err instanceof ApiError && err.status === 404) {
-      // Only the friendly sentence, not the API's own message.
-      notice.clear();
-      heading.textContent = 'Approval not found';
-      ctx.title('Approval not found');
-      replace(body, h('div', { class: 'panel not-found' },
-        h('p', null, 'This approval does not exist in your workspace.'),
-        h('p', null, h('a', { href: '/approvals' }, 'Back to Approvals'))));
+      showNotFound(ctx, { heading, body, box: notice, title: 'Approval not found',
+        sentence: 'This approval does not exist in your workspace.', links: [['/approvals', 'Back to Approvals']] });
     } else {
       body.replaceChildren();
     }

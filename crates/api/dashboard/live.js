@@ -4,6 +4,8 @@
 // (AWS) the EventSource closes and the pages' polling carries on alone: the
 // stream only makes updates arrive sooner, it is never needed for correctness.
 
+import { poller } from './api.js';
+
 const listeners = new Set();
 let source = null;
 let retry = null;
@@ -67,4 +69,32 @@ export function stopLive() {
 export function onLiveEvent(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
+}
+
+/**
+ * Keeps a list page fresh: `fetchPage()` every `ms` and at once on any run
+ * or approval event; `render(page)` only when the answer changed. `reload()`
+ * fetches and renders even an unchanged answer (after a filter or page move).
+ */
+export function liveList(ctx, ms, fetchPage, render) {
+  let last = null;
+  const refresh = poller(async () => {
+    const page = await fetchPage();
+    if (!ctx.alive()) return;
+    const text = JSON.stringify(page);
+    if (text === last) return;
+    last = text;
+    render(page);
+  }, ms);
+  ctx.onCleanup(refresh.stop);
+  ctx.onCleanup(onLiveEvent((e) => {
+    if (e.type.startsWith('approval.') || e.type.startsWith('workflow_run.')) refresh.trigger();
+  }));
+  return {
+    trigger: refresh.trigger,
+    reload() {
+      last = null;
+      refresh.trigger();
+    },
+  };
 }

@@ -165,3 +165,16 @@ export async function retrying(ctx, fn, box) {
 export function pageHeading(text, ...extra) {
   return h('h1', { tabindex: '-1', class: 'page-title' }, text, ...extra);
 }
+
+/**
+ * A page whose subject does not exist in the workspace: one friendly
+ * sentence and where to go instead; no raw API message, no empty panels.
+ * `links` are [href, text] pairs.
+ */
+export function showNotFound(ctx, { heading, body, box, title, sentence, links }) {
+  box.clear();
+  heading.textContent = title;
+  ctx.title(title);
+  const anchors = links.flatMap(([href, text], i) => (i ? [' · ', h('a', { href }, text)] : [h('a', { href }, text)]));
+  replace(body, h('div', { class: 'panel not-found' }, h('p', null, sentence), h('p', null, anchors)));
+}

@@ -9,7 +9,7 @@ import { onLiveEvent } from './live.js';
 import { renderDag } from './dag.js';
 import { renderMarkdown } from './markdown.js';
 import { renderValue } from './proposal.js';
-import { alertBox, pageHeading, retrying, navigate } from './nav.js';
+import { alertBox, pageHeading, retrying, navigate, showNotFound } from './nav.js';
 import { canRerun, rerunButton } from './runs.js';
 
 const KIND_WORDS = { agent: 'agent', approval_gate: 'approval gate', action: 'action', synthesis: 'synthesis' };
@@ -262,13 +262,8 @@ export async function mount(ctx) {
   } catch (err) {
     if (!ctx.alive()) return;
     if (err instanceof ApiError && err.status === 404) {
-      // Only the friendly sentence: no raw API message, no empty panels.
-      error.clear();
-      heading.textContent = 'Run not found';
-      ctx.title('Run not found');
-      replace(body, h('div', { class: 'panel not-found' },
-        h('p', null, 'This run does not exist in your workspace.'),
-        h('p', null, h('a', { href: '/runs' }, 'See all runs'), ' · ', h('a', { href: '/brief' }, 'Start a new run'))));
+      showNotFound(ctx, { heading, body, box: error, title: 'Run not found',
+        sentence: 'This run does not exist in your workspace.', links: [['/runs', 'See all runs'], ['/brief', 'Start a new run']] });
     } else if (!(err instanceof ApiError && err.status === 401)) {
       replace(dagBox, h('p', { class: 'muted' }, 'The run could not be loaded.'));
     }

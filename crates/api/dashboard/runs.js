@@ -1,8 +1,8 @@
 // Runs page: the workspace's runs, newest first, filtered by status.
 
 import { h, replace, keepFocus, badge, cost, timeAgo, runLink, loading, labelCells } from './dom.js';
-import { api, withQuery, poller } from './api.js';
-import { onLiveEvent } from './live.js';
+import { api, withQuery } from './api.js';
+import { liveList } from './live.js';
 import { alertBox, cursorPages, pageHeading, retrying, navigate } from './nav.js';
 
 /** A failed run that a person rejected can be re-run with notes. */
@@ -31,7 +31,7 @@ export function runStatus(r) {
 
 export async function mount(ctx) {
   ctx.title('Runs');
-  const state = { status: ctx.query.get('status') || '', last: null };
+  const state = { status: ctx.query.get('status') || '' };
   const error = alertBox();
   const select = h('select', { id: 'filter-status', name: 'status' },
     [['', 'All'], ['running', 'Running'], ['succeeded', 'Succeeded'], ['failed', 'Failed']].map(([v, t]) => h('option', { value: v }, t)));
@@ -40,10 +40,9 @@ export async function mount(ctx) {
   const pages = cursorPages(ctx, {
     path: () => withQuery('/runs', { status: state.status }),
     onMove: () => {
-      state.last = null;
       replace(list, loading());
       list.scrollIntoView({ block: 'nearest' });
-      refresh.trigger();
+      refresh.reload();
     },
   });
 
@@ -84,26 +83,13 @@ export async function mount(ctx) {
     pages.render(page.next_cursor);
   }
 
-  async function load() {
-    const page = await retrying(ctx, () => api(withQuery('/api/runs', { status: state.status, cursor: pages.cursor(), limit: 50 })), error);
-    if (!ctx.alive()) return;
-    const text = JSON.stringify(page);
-    if (text === state.last) return;
-    state.last = text;
-    render(page);
-  }
-
-  const refresh = poller(load, 5000);
-  ctx.onCleanup(refresh.stop);
-  ctx.onCleanup(onLiveEvent((e) => {
-    if (e.type.startsWith('workflow_run.') || e.type.startsWith('approval.')) refresh.trigger();
-  }));
+  const load = () => retrying(ctx, () => api(withQuery('/api/runs', { status: state.status, cursor: pages.cursor(), limit: 50 })), error);
+  const refresh = liveList(ctx, 5000, load, render);
   select.addEventListener('change', () => {
     state.status = select.value;
     pages.reset();
-    state.last = null;
     history.replaceState(null, '', withQuery('/runs', { status: state.status }));
-    refresh.trigger();
+    refresh.reload();
   });
   refresh.trigger();
 }

@@ -230,9 +230,7 @@ struct RejectBody {
 #[utoipa::path(post, path = "/api/dashboard/approvals/{step_id}/approve", tag = "approvals",
     params(("step_id" = String, Path, description = "The gate's step id"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Repeat a POST safely: the same member's same key gets the first successful response again for 24 hours")),
     request_body(content = ApproveBody, description = "`{}`, or a comment, and the digest of the proposal shown"),
-    responses((status = 200, description = "Approved; the run resumes", body = DecideResponse), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody),
-        (status = 403, description = "The gate's policy needs a role the caller lacks, or a session without this server's Origin", body = ErrorBody),
-        (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 409, description = "already_decided (with the standing decision), not_pending, stale_proposal or spend_cap_exceeded; nothing changed", body = ErrorBody), (status = 413, description = "The body is over 1 MiB", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
+    responses((status = 200, description = "Approved; the run resumes", body = DecideResponse), DecisionErrors))]
 async fn approve(
     State(app): State<AppState>,
     Caller(member): Caller,
@@ -257,9 +255,7 @@ async fn approve(
 #[utoipa::path(post, path = "/api/dashboard/approvals/{step_id}/reject", tag = "approvals",
     params(("step_id" = String, Path, description = "The gate's step id"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Repeat a POST safely: the same member's same key gets the first successful response again for 24 hours")),
     request_body(content = RejectBody, description = "The feedback (required, non-blank)"),
-    responses((status = 200, description = "Rejected; a blocking gate fails the run", body = DecideResponse), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody),
-        (status = 403, description = "The gate's policy needs a role the caller lacks, or a session without this server's Origin", body = ErrorBody),
-        (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 409, description = "already_decided (with the standing decision), not_pending, stale_proposal or spend_cap_exceeded; nothing changed", body = ErrorBody), (status = 413, description = "The body is over 1 MiB", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
+    responses((status = 200, description = "Rejected; a blocking gate fails the run", body = DecideResponse), DecisionErrors))]
 async fn reject(
     State(app): State<AppState>,
     Caller(member): Caller,

@@ -27,6 +27,33 @@ pub struct ErrorBody {
     pub spend: Option<Value>,
 }
 
+/// The errors a decision (approve or reject) may answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // a description of responses, never built
+pub enum DecisionErrors {
+    /// Invalid request: the message names the field
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+    /// No valid token or session
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The gate's policy needs a role the caller lacks, or a session without this server's Origin
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Not found in the caller's workspace
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// already_decided (with the standing decision), not_pending, stale_proposal or spend_cap_exceeded; nothing changed
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// The body is over 1 MiB
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// A dependency is unavailable; retry
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
