@@ -20,11 +20,8 @@ export async function mount(ctx) {
   const list = h('div', { class: 'approvals-list' }, loading());
   const pages = cursorPages(ctx, {
     path: () => withQuery('/approvals', { workflow: state.workflow, gate: state.gate }),
-    onMove: () => {
-      replace(list, loading());
-      list.scrollIntoView({ block: 'nearest' });
-      refresh.reload();
-    },
+    list,
+    reload: () => refresh.reload(),
   });
 
   replace(ctx.main,

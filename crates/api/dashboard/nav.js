@@ -2,7 +2,7 @@
 // nav badge, and small UI pieces that several pages use (alert boxes,
 // pagination, loads that retry while the server is unreachable).
 
-import { h, replace } from './dom.js';
+import { h, replace, loading } from './dom.js';
 import { ApiError, NetworkError, describe, withQuery } from './api.js';
 
 let navigator = (url) => window.location.assign(url);
@@ -78,9 +78,9 @@ export function alertBox(attrs = {}) {
  * in the history entry's state: the cursors of the pages before this one.
  * Back and Forward move between pages (the router remounts the page, which
  * reads them again). `path()` is the page's address with its filters;
- * `onMove()` reloads the list after Previous/Next/First.
+ * after Previous/Next/First, `list` shows "Loading…" and `reload()` runs.
  */
-export function cursorPages(ctx, { path, onMove }) {
+export function cursorPages(ctx, { path, list, reload }) {
   const first = { c: null, p: 1 };
   const cursor = ctx.query.get('cursor') || null;
   const pageNo = Math.max(cursor ? 2 : 1, Number.parseInt(ctx.query.get('page') || '', 10) || 0);
@@ -95,7 +95,10 @@ export function cursorPages(ctx, { path, onMove }) {
     stack = next;
     const here = current();
     history.pushState({ pages: stack }, '', withQuery(path(), { cursor: here.c, page: here.c ? here.p : null }));
-    onMove();
+    // The new page loads where the old one was.
+    replace(list, loading());
+    list.scrollIntoView({ block: 'nearest' });
+    reload();
   }
   return {
     el: box,

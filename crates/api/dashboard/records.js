@@ -18,10 +18,8 @@ async function listPage(ctx, { title, intro, path, fetchPage, render }) {
   const list = h('div', null, loading());
   const pages = cursorPages(ctx, {
     path: () => path,
-    onMove: () => {
-      list.scrollIntoView({ block: 'nearest' });
-      load();
-    },
+    list,
+    reload: () => load(),
   });
   replace(ctx.main, h('div', { class: 'page-head' }, pageHeading(title)), h('p', { class: 'muted' }, intro), error.el, list, pages.el);
   let loads = 0;

@@ -39,11 +39,8 @@ export async function mount(ctx) {
   const list = h('div', null, loading());
   const pages = cursorPages(ctx, {
     path: () => withQuery('/runs', { status: state.status }),
-    onMove: () => {
-      replace(list, loading());
-      list.scrollIntoView({ block: 'nearest' });
-      refresh.reload();
-    },
+    list,
+    reload: () => refresh.reload(),
   });
 
   replace(ctx.main,
