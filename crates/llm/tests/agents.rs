@@ -511,12 +511,7 @@ async fn content_producer_hashtags_and_render_follow_the_brand() {
 #[tokio::test]
 async fn synthesis_stays_offline() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&server)
-        .await;
+    answer(&server, "/v1/messages", ResponseTemplate::new(500), 0).await;
     let ws = demo();
     let brief = spring_brief();
     let out = agents(&server, None)
@@ -529,14 +524,13 @@ async fn synthesis_stays_offline() {
 #[tokio::test]
 async fn an_api_failure_fails_the_step_with_its_message() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_json(api_error("authentication_error", "invalid x-api-key")),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(401).set_body_json(api_error("authentication_error", "invalid x-api-key")),
+        1,
+    )
+    .await;
     let ws = demo();
     let brief = spring_brief();
     let result = agents(&server, None)

@@ -64,26 +64,19 @@ async fn success_sends_the_messages_wire_format_and_prices_the_usage() {
 #[tokio::test]
 async fn rate_limited_then_success_honours_retry_after() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("retry-after", "0")
-                .set_body_json(api_error(
-                    "rate_limit_error",
-                    "Number of requests has exceeded your rate limit",
-                )),
-        )
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ok("{\"ok\": true}"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer_first(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(429)
+            .insert_header("retry-after", "0")
+            .set_body_json(api_error(
+                "rate_limit_error",
+                "Number of requests has exceeded your rate limit",
+            )),
+        1,
+    )
+    .await;
+    answer(&server, "/v1/messages", ok("{\"ok\": true}"), 1).await;
 
     // A backoff of 10 s would make this test slow: only `retry-after: 0` keeps it quick.
     let mut cfg = config(&server, 4);
@@ -107,14 +100,13 @@ async fn rate_limited_then_success_honours_retry_after() {
 #[tokio::test]
 async fn server_errors_exhaust_the_retries_with_a_clear_error() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(
-            ResponseTemplate::new(500).set_body_json(api_error("api_error", "Internal server error")),
-        )
-        .expect(5)
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(500).set_body_json(api_error("api_error", "Internal server error")),
+        5,
+    )
+    .await;
 
     let err = client(&server, 4)
         .complete(&request())
@@ -141,14 +133,13 @@ async fn server_errors_exhaust_the_retries_with_a_clear_error() {
 #[tokio::test]
 async fn a_refused_key_is_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_json(api_error("authentication_error", "invalid x-api-key")),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(401).set_body_json(api_error("authentication_error", "invalid x-api-key")),
+        1,
+    )
+    .await;
 
     let err = client(&server, 4)
         .complete(&request())
@@ -168,15 +159,16 @@ async fn a_refused_key_is_not_retried() {
 #[tokio::test]
 async fn an_invalid_request_is_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(api_error(
+    answer(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(400).set_body_json(api_error(
             "invalid_request_error",
             "max_tokens: must be at most 64000",
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
+        )),
+        1,
+    )
+    .await;
 
     let err = client(&server, 4)
         .complete(&request())
@@ -191,19 +183,14 @@ async fn an_invalid_request_is_not_retried() {
 #[tokio::test]
 async fn overloaded_then_success() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(529).set_body_json(api_error("overloaded_error", "Overloaded")))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ok("{\"fine\": 1}"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer_first(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(529).set_body_json(api_error("overloaded_error", "Overloaded")),
+        1,
+    )
+    .await;
+    answer(&server, "/v1/messages", ok("{\"fine\": 1}"), 1).await;
 
     let resp = client(&server, 4)
         .complete(&request())
@@ -217,12 +204,13 @@ async fn overloaded_then_success() {
 async fn overloaded_every_time_says_so() {
     let server = MockServer::start().await;
     // An overloaded_error body counts as overloaded whatever the status.
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(api_error("overloaded_error", "Overloaded")))
-        .expect(3)
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/v1/messages",
+        ResponseTemplate::new(503).set_body_json(api_error("overloaded_error", "Overloaded")),
+        3,
+    )
+    .await;
 
     let err = client(&server, 2)
         .complete(&request())
@@ -261,12 +249,13 @@ async fn a_malformed_body_is_an_error_not_a_panic() {
 #[tokio::test]
 async fn timeouts_are_retried_then_reported() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ok("{}").set_delay(Duration::from_secs(5)))
-        .expect(2)
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/v1/messages",
+        ok("{}").set_delay(Duration::from_secs(5)),
+        2,
+    )
+    .await;
     let mut cfg = config(&server, 1);
     cfg.timeout = Duration::from_millis(300);
     let started = Instant::now();

@@ -82,19 +82,14 @@ async fn hosted_render_succeeds() {
 #[tokio::test]
 async fn unavailable_then_success() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/renders"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("upstream busy"))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/renders"))
-        .respond_with(rendered(PNG, 0.04))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer_first(
+        &server,
+        "/v1/renders",
+        ResponseTemplate::new(503).set_body_string("upstream busy"),
+        1,
+    )
+    .await;
+    answer(&server, "/v1/renders", rendered(PNG, 0.04), 1).await;
 
     let r = studio(&server)
         .render(&render_request())
@@ -107,12 +102,13 @@ async fn unavailable_then_success() {
 #[tokio::test]
 async fn failing_every_time_is_reported_after_the_attempts() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/renders"))
-        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
-        .expect(4)
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/v1/renders",
+        ResponseTemplate::new(502).set_body_string("bad gateway"),
+        4,
+    )
+    .await;
     let err = studio(&server)
         .render(&render_request())
         .await
@@ -134,16 +130,17 @@ async fn failing_every_time_is_reported_after_the_attempts() {
 #[tokio::test]
 async fn bad_base64_is_an_error_and_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/renders"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answer(
+        &server,
+        "/v1/renders",
+        ResponseTemplate::new(200).set_body_json(json!({
             "content_type": "image/png",
             "data_base64": "this is not base64!!",
             "cost_usd": 0.04,
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        })),
+        1,
+    )
+    .await;
     let err = studio(&server)
         .render(&render_request())
         .await
@@ -155,12 +152,13 @@ async fn bad_base64_is_an_error_and_not_retried() {
 #[tokio::test]
 async fn a_refused_key_is_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/renders"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"error": {"message": "key revoked"}})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/v1/renders",
+        ResponseTemplate::new(403).set_body_json(json!({"error": {"message": "key revoked"}})),
+        1,
+    )
+    .await;
     let err = studio(&server)
         .render(&render_request())
         .await

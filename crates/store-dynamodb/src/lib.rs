@@ -138,6 +138,18 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Writes an item whatever is there (workspaces, members, tokens).
+    async fn put_unconditionally(&self, item: Item) -> Res<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn get(&self, pk: &str, sk: &str) -> Res<Option<Item>> {
         let out = self
             .client
@@ -513,14 +525,7 @@ impl Store for DynamoStore {
         item.insert("name".into(), s(&ws.name));
         item.insert("spend_cap".into(), n(ws.spend_cap.micros()));
         item.insert("data".into(), s(ws.data.to_string()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put_unconditionally(item).await
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Res<Option<Workspace>> {
@@ -544,14 +549,7 @@ impl Store for DynamoStore {
             "roles".into(),
             s(serde_json::to_string(&m.roles).map_err(corrupt)?),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put_unconditionally(item).await
     }
 
     async fn get_member(&self, ws: &WorkspaceId, id: &MemberId) -> Res<Option<Member>> {
@@ -573,14 +571,7 @@ impl Store for DynamoStore {
         item.insert("workspace_id".into(), s(m.workspace_id.as_str()));
         item.insert("member_id".into(), s(m.id.as_str()));
         item.insert("dev_only".into(), AttributeValue::Bool(dev_only));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put_unconditionally(item).await
     }
 
     async fn delete_token(&self, token_hash: &str) -> Res<bool> {

@@ -142,3 +142,26 @@ pub fn llm_entry(trail: &[Value]) -> &Value {
 pub fn cents(v: &Value) -> i64 {
     (v.as_f64().expect("a number of dollars") * 100.0).round() as i64
 }
+
+/// The mock answers `POST route` with `response`, and expects exactly
+/// `times` such requests (checked when the server is dropped).
+pub async fn answer(server: &MockServer, route: &str, response: ResponseTemplate, times: u64) {
+    Mock::given(method("POST"))
+        .and(path(route))
+        .respond_with(response)
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// As [`answer`], for the first `times` requests only: later ones go to the
+/// next mock.
+pub async fn answer_first(server: &MockServer, route: &str, response: ResponseTemplate, times: u64) {
+    Mock::given(method("POST"))
+        .and(path(route))
+        .respond_with(response)
+        .up_to_n_times(times)
+        .expect(times)
+        .mount(server)
+        .await;
+}
