@@ -47,7 +47,7 @@ pub mod rules;
 mod synthesis;
 pub mod text;
 mod triage;
-mod words;
+pub mod words;
 
 pub use ads::{split_cents, usd_text};
 pub use load::{LoadError, load_workspace_dir, parse_workspace};

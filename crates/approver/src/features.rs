@@ -1,0 +1,338 @@
+//! What the approver agent sees in a proposal: the signals a marketer would
+//! name (emoji, hashtags, discount and urgency language, banned words,
+//! length, spend against the brief and the cap) and its words and phrases.
+
+use greenlight_agents::BrandProfile;
+use greenlight_agents::rules::{DISCOUNT_TERMS, PRESSURE_PHRASES, emoji_budget};
+use greenlight_agents::text::{count_emoji, find_phrase};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// What a proposal is judged against besides itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SpendContext {
+    /// The brief's budget for the whole campaign (`budget_usd_per_day` ×
+    /// `campaign_days`), when it has one.
+    pub brief_budget_usd: Option<f64>,
+    /// What was left of the month's spend cap when the card was shown.
+    pub cap_remaining_usd: Option<f64>,
+}
+
+/// Keys whose strings are identifiers, links or the agent's own notes to the
+/// reviewer, not copy that goes out.
+pub const NOT_COPY: &[&str] = &[
+    "product_id",
+    "product_name",
+    "name",
+    "creator_id",
+    "asset_url",
+    "handle",
+    "platform",
+    "placement",
+    "why",
+    "rationale",
+    "angle",
+    "audience_interests",
+    "past_collaboration",
+];
+
+/// The numeric signals, in the model's column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Signal {
+    /// All the emoji in the copy.
+    Emoji,
+    /// The most emoji one text has beyond the brand's policy.
+    EmojiOverPolicy,
+    Hashtags,
+    HashtagsOverLimit,
+    Discount,
+    Urgency,
+    BannedWords,
+    Exclamations,
+    Length,
+    SpendOverBrief,
+    SpendOfCap,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 11] = [
+        Signal::Emoji,
+        Signal::EmojiOverPolicy,
+        Signal::Hashtags,
+        Signal::HashtagsOverLimit,
+        Signal::Discount,
+        Signal::Urgency,
+        Signal::BannedWords,
+        Signal::Exclamations,
+        Signal::Length,
+        Signal::SpendOverBrief,
+        Signal::SpendOfCap,
+    ];
+
+    /// The name in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Emoji => "emoji",
+            Signal::EmojiOverPolicy => "emoji_over_policy",
+            Signal::Hashtags => "hashtags",
+            Signal::HashtagsOverLimit => "hashtags_over_limit",
+            Signal::Discount => "discount_language",
+            Signal::Urgency => "urgency_language",
+            Signal::BannedWords => "banned_words",
+            Signal::Exclamations => "exclamation_marks",
+            Signal::Length => "length",
+            Signal::SpendOverBrief => "spend_over_brief",
+            Signal::SpendOfCap => "spend_of_cap",
+        }
+    }
+}
+
+/// A proposal as the model sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// The signals' raw values, by [`Signal::ALL`] order.
+    pub signals: [f64; 11],
+    /// Lower-case words and two-word phrases of its copy.
+    pub terms: BTreeSet<String>,
+    /// Discount and urgency phrases and banned words found, as written.
+    pub discount_hits: Vec<String>,
+    pub urgency_hits: Vec<String>,
+    pub banned_hits: Vec<String>,
+    /// The most hashtags on one post, and the brand's limit.
+    pub max_hashtags: usize,
+    pub hashtag_limit: usize,
+    /// Total committed spend, when the proposal commits any.
+    pub spend_usd: Option<f64>,
+    pub context: SpendContext,
+}
+
+impl Observed {
+    pub fn signal(&self, s: Signal) -> f64 {
+        self.signals[s as usize]
+    }
+
+    /// The brand's written rules this proposal breaks, in words: whatever
+    /// the model predicts, such a proposal is never approved on its own.
+    pub fn rule_breaks(&self, brand: &BrandProfile) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.signal(Signal::EmojiOverPolicy) > 0.0 {
+            out.push(format!(
+                "more emoji than the brand's policy ({}) allows",
+                format!("{:?}", brand.emoji_policy).to_lowercase()
+            ));
+        }
+        if self.max_hashtags > self.hashtag_limit {
+            out.push(format!(
+                "{} hashtags, over the brand's {}",
+                self.max_hashtags, self.hashtag_limit
+            ));
+        }
+        if !self.banned_hits.is_empty() {
+            out.push(format!("banned words ({})", self.banned_hits.join(", ")));
+        }
+        if !brand.discount_language_allowed && !self.discount_hits.is_empty() {
+            out.push(format!("discount language ({})", self.discount_hits.join(", ")));
+        }
+        if self.signal(Signal::SpendOverBrief) > 0.0 {
+            out.push("spend over the brief's budget".into());
+        }
+        if self.signal(Signal::SpendOfCap) > 1.0 {
+            out.push("spend over what is left of the monthly cap".into());
+        }
+        out
+    }
+}
+
+/// Reads a proposal (the gate's `target_output_field` value) for the brand.
+pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) -> Observed {
+    let mut texts = Vec::new();
+    let mut tag_lists: Vec<Vec<String>> = Vec::new();
+    collect(proposal, None, &mut texts, &mut tag_lists);
+    let mut o = Observed {
+        context,
+        hashtag_limit: brand.hashtags.max_per_post,
+        ..Observed::default()
+    };
+    let budget = emoji_budget(brand.emoji_policy);
+    let mut emoji = 0usize;
+    let mut over = 0usize;
+    let mut chars = 0usize;
+    let mut exclamations = 0usize;
+    let mut inline_tags_max = 0usize;
+    for t in &texts {
+        let n = count_emoji(t);
+        emoji += n;
+        over = over.max(n.saturating_sub(budget));
+        chars += t.chars().count();
+        exclamations += t.matches('!').count();
+        let inline = t.split_whitespace().filter(|w| w.starts_with('#') && w.len() > 1).count();
+        inline_tags_max = inline_tags_max.max(inline);
+        let lower = t.to_lowercase();
+        hits(&lower, DISCOUNT_TERMS.iter().copied(), &mut o.discount_hits);
+        hits(&lower, PRESSURE_PHRASES.iter().copied(), &mut o.urgency_hits);
+        hits(
+            &lower,
+            brand.banned_words.iter().map(String::as_str),
+            &mut o.banned_hits,
+        );
+        terms_of(&lower, &mut o.terms);
+    }
+    for tags in &tag_lists {
+        for tag in tags {
+            let lower = tag.trim_start_matches('#').to_lowercase();
+            hits(&lower, DISCOUNT_TERMS.iter().copied(), &mut o.discount_hits);
+        }
+    }
+    o.max_hashtags = tag_lists
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0)
+        .max(inline_tags_max);
+    o.spend_usd = spend_of(proposal);
+    let spend = o.spend_usd.unwrap_or(0.0);
+    let over_brief = match context.brief_budget_usd {
+        Some(b) if b > 0.0 => (spend / b - 1.0).max(0.0),
+        _ => 0.0,
+    };
+    let of_cap = match context.cap_remaining_usd {
+        Some(r) if r > 0.0 => (spend / r).min(10.0),
+        Some(_) if spend > 0.0 => 10.0,
+        _ => 0.0,
+    };
+    o.signals = [
+        emoji as f64,
+        over as f64,
+        o.max_hashtags as f64,
+        o.max_hashtags.saturating_sub(o.hashtag_limit) as f64,
+        o.discount_hits.len() as f64,
+        o.urgency_hits.len() as f64,
+        o.banned_hits.len() as f64,
+        exclamations as f64,
+        chars as f64 / 1000.0,
+        over_brief,
+        of_cap,
+    ];
+    o
+}
+
+/// Each phrase of `phrases` found in `lower`, once.
+fn hits<'a>(lower: &str, phrases: impl Iterator<Item = &'a str>, out: &mut Vec<String>) {
+    for p in phrases {
+        let p = p.trim().to_lowercase();
+        if !p.is_empty() && !find_phrase(lower, &p).is_empty() && !out.contains(&p) {
+            out.push(p);
+        }
+    }
+}
+
+/// The copy of a proposal: every string not under a [`NOT_COPY`] key, and
+/// each `hashtags` list apart.
+fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec<Vec<String>>) {
+    if key.is_some_and(|k| NOT_COPY.contains(&k)) {
+        return;
+    }
+    match v {
+        Value::String(s) => texts.push(s.clone()),
+        Value::Array(items) if key == Some("hashtags") => {
+            tags.push(items.iter().filter_map(Value::as_str).map(str::to_string).collect());
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect(i, key, texts, tags)),
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| collect(v, Some(k.as_str()), texts, tags)),
+        _ => {}
+    }
+}
+
+/// Words of two or more letters or digits, and each pair of neighbours.
+pub fn terms_of(lower: &str, out: &mut BTreeSet<String>) {
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '%' || c == '\'' || c == '\u{2019}'))
+        .map(|w| w.trim_matches(|c: char| c == '\'' || c == '\u{2019}'))
+        .filter(|w| w.chars().count() >= 2)
+        .collect();
+    for w in &words {
+        out.insert((*w).to_string());
+    }
+    for pair in words.windows(2) {
+        out.insert(format!("{} {}", pair[0], pair[1]));
+    }
+}
+
+/// The committed spend of a proposal: its items' `total_usd` (or daily
+/// budget × days), summed; `None` if it commits none.
+pub fn spend_of(proposal: &Value) -> Option<f64> {
+    let items = proposal.as_array()?;
+    let mut total = 0.0;
+    let mut any = false;
+    for item in items {
+        let t = item.get("total_usd").and_then(Value::as_f64).or_else(|| {
+            Some(item.get("daily_budget_usd")?.as_f64()? * item.get("days")?.as_f64()?)
+        });
+        if let Some(t) = t {
+            total += t;
+            any = true;
+        }
+    }
+    any.then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn brand() -> BrandProfile {
+        serde_json::from_value(json!({
+            "brand_name": "Linen & Loom", "tagline": "", "description": "",
+            "voice": {"tone": [], "do": [], "dont": [], "sample_phrases": []},
+            "banned_words": ["cheap", "game-changer"],
+            "emoji_policy": "none",
+            "hashtags": {"signature": ["#LinenAndLoom"], "pool": [], "max_per_post": 3},
+            "discount_language_allowed": false,
+            "claims_requiring_proof": [],
+            "colors": {"primary": "", "secondary": "", "accent": "", "text": ""},
+            "audiences": [], "ad_placements": [], "creator_offer": "",
+            "shop": {"platform": "Shopify", "title_max_chars": 140, "bullet_max_chars": 180,
+                     "bullets_per_listing": 5, "description_max_chars": 1500}
+        }))
+        .expect("a valid brand")
+    }
+
+    #[test]
+    fn a_caption_shows_its_rule_breaks() {
+        let p = json!({"text": "A cheap throw 🌿✨! Get 20% off, last chance!",
+                       "hashtags": ["#LinenAndLoom", "#a", "#b", "#c", "#sale"]});
+        let o = observe(&p, &brand(), SpendContext::default());
+        assert_eq!(o.signal(Signal::Emoji), 2.0);
+        assert_eq!(o.signal(Signal::EmojiOverPolicy), 2.0);
+        assert_eq!(o.signal(Signal::Hashtags), 5.0);
+        assert_eq!(o.signal(Signal::HashtagsOverLimit), 2.0);
+        assert_eq!(o.banned_hits, vec!["cheap"]);
+        assert!(o.discount_hits.contains(&"% off".to_string()), "{:?}", o.discount_hits);
+        assert!(o.discount_hits.contains(&"sale".to_string()), "{:?}", o.discount_hits);
+        assert_eq!(o.urgency_hits, vec!["last chance"]);
+        assert_eq!(o.signal(Signal::Exclamations), 2.0);
+        assert!(o.terms.contains("last chance"));
+    }
+
+    #[test]
+    fn spend_is_measured_against_the_brief_and_the_cap() {
+        let p = json!([{"daily_budget_usd": 100, "days": 10, "total_usd": 1000, "rationale": "on sale"},
+                       {"daily_budget_usd": 50, "days": 10}]);
+        let o = observe(
+            &p,
+            &brand(),
+            SpendContext {
+                brief_budget_usd: Some(1000.0),
+                cap_remaining_usd: Some(3000.0),
+            },
+        );
+        assert_eq!(o.spend_usd, Some(1500.0));
+        assert!((o.signal(Signal::SpendOverBrief) - 0.5).abs() < 1e-9);
+        assert!((o.signal(Signal::SpendOfCap) - 0.5).abs() < 1e-9);
+        // The rationale is the agent's note, not copy.
+        assert!(o.discount_hits.is_empty());
+    }
+}
