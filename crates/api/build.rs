@@ -23,11 +23,11 @@ fn main() {
         String::from("/// The dashboard's files: (name, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
     for name in &names {
         println!("cargo:rerun-if-changed=dashboard/{name}");
-        let path = dir.join(name);
+        // The path is resolved when the crate compiles, not here: a build
+        // script's output cached from another checkout must not point into it.
         let _ = writeln!(
             out,
-            "    ({name:?}, include_bytes!({:?})),",
-            path.display().to_string()
+            "    ({name:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/dashboard/\", {name:?}))),"
         );
     }
     out.push_str("];\n");

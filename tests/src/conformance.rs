@@ -99,6 +99,31 @@ fn approval(run: &RunId, k: &str, w: &str, created: Timestamp, spend: Option<Mon
         required_role: None,
         proposal_digest: "sha256:x".into(),
         run_title: Some("Spring launch".into()),
+        suggestion: None,
+    }
+}
+
+fn history_entry(gate: &str, step: &str, n: u32, verdict: Verdict) -> HistoryEntry {
+    HistoryEntry {
+        workflow: "wf".into(),
+        gate: gate.into(),
+        step_id: step.into(),
+        at: at(n),
+        proposal: json!({"text": format!("proposal {n}"), "hashtags": ["#a"]}),
+        proposal_digest: "sha256:x".into(),
+        verdict,
+        feedback: (verdict == Verdict::Rejected).then(|| "no".to_string()),
+        comment: None,
+        edited_proposal: None,
+        edited_proposal_digest: None,
+        actor: member("one", "alice", &[]).actor(),
+        brief_budget_usd: Some(1500.0),
+        spend_cap_remaining_usd: None,
+        prediction: Some(ShadowPrediction {
+            predicted_verdict: "reject".into(),
+            confidence: 0.75,
+        }),
+        synthetic: false,
     }
 }
 
@@ -137,6 +162,7 @@ fn decision(verdict: Verdict, w: &str, step: &StepId, n: u32) -> DecisionWrite {
         fail_run: None,
         resume: ResumeAction::Success { output: json!({}) },
         reserve: None,
+        history: history_entry(step.step_key().as_str(), &step.to_string(), n, verdict),
     }
 }
 
@@ -186,6 +212,102 @@ pub async fn run_all(store: &dyn Store) {
     actions_and_resumes(store).await;
     races(store).await;
     kept_responses(store).await;
+    decision_history(store).await;
+}
+
+/// The decision history: written with each decision, imported without
+/// doubles, listed per gate newest first with cursors bound to the gate, and
+/// the approver settings beside it.
+async fn decision_history(store: &dyn Store) {
+    // The suites above decided gate_a in workspace one: its history has each decision.
+    let h = store
+        .list_history(&ws("one"), "wf", "gate_a", &page(200, None))
+        .await
+        .unwrap();
+    assert!(
+        h.items.iter().any(|e| e.verdict == Verdict::Approved),
+        "the decision transaction keeps the history"
+    );
+    assert!(h.items.windows(2).all(|w| w[0].at >= w[1].at), "newest first");
+    assert!(
+        h.items
+            .iter()
+            .all(|e| e.prediction.as_ref().unwrap().predicted_verdict == "reject")
+    );
+    // An import, repeated, keeps each entry once.
+    let entries: Vec<HistoryEntry> = (0..7)
+        .map(|i| {
+            history_entry(
+                "gate_z",
+                &format!("run_import{i}.gate_z"),
+                100 + i,
+                if i % 2 == 0 {
+                    Verdict::Approved
+                } else {
+                    Verdict::Rejected
+                },
+            )
+        })
+        .collect();
+    store.add_history(&ws("two"), &entries).await.unwrap();
+    store.add_history(&ws("two"), &entries[..3]).await.unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = store
+            .list_history(&ws("two"), "wf", "gate_z", &page(3, cursor))
+            .await
+            .unwrap();
+        seen.extend(p.items.iter().map(|e| e.step_id.clone()));
+        match p.next_cursor {
+            Some(c) => {
+                // A cursor of one gate is refused by another.
+                assert!(matches!(
+                    store
+                        .list_history(&ws("two"), "wf", "gate_y", &page(3, Some(c.clone())))
+                        .await,
+                    Err(StoreError::BadCursor)
+                ));
+                cursor = Some(c)
+            }
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..7).rev().map(|i| format!("run_import{i}.gate_z")).collect();
+    // Another workspace's history is its own.
+    assert!(
+        store
+            .list_history(&ws("one"), "wf", "gate_z", &page(50, None))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(seen, want, "newest first, each once");
+    let back = store
+        .list_history(&ws("two"), "wf", "gate_z", &page(1, None))
+        .await
+        .unwrap();
+    assert_eq!(back.items[0], entries[6], "an entry comes back as it went in");
+    // Settings: the default is nothing opted in.
+    assert_eq!(
+        store.approver_settings(&ws("one")).await.unwrap(),
+        ApproverSettings::default()
+    );
+    let settings = ApproverSettings {
+        auto_approve: vec![AutoApprove {
+            workflow: "wf".into(),
+            gate: "gate_a".into(),
+            threshold: 0.95,
+            spend: false,
+        }],
+    };
+    store.put_approver_settings(&ws("one"), &settings).await.unwrap();
+    assert_eq!(store.approver_settings(&ws("one")).await.unwrap(), settings);
+    assert_eq!(
+        store.approver_settings(&ws("two")).await.unwrap(),
+        ApproverSettings::default()
+    );
 }
 
 /// Responses kept for `Idempotency-Key` replay: the first stands until it

@@ -1,6 +1,7 @@
 //! Helpers for the scenario tests: the local server on port 0 with a fresh
 //! data directory, and a typed HTTP client; and the store conformance suite.
 
+pub mod approver;
 pub mod conformance;
 pub mod moto;
 
@@ -62,6 +63,11 @@ impl TestApp {
 
     /// With extra custom recipes from `tests/fixtures/recipes/<name>.yaml`.
     pub async fn spawn_with(recipes: Vec<&str>) -> TestApp {
+        TestApp::spawn_configured(recipes, |_| {}).await
+    }
+
+    /// With the options adjusted by `configure` after the tests' defaults.
+    pub async fn spawn_configured(recipes: Vec<&str>, configure: impl FnOnce(&mut Options)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut opts = Options::new(dir.path());
         opts.samples_dir = Some(samples());
@@ -75,6 +81,7 @@ impl TestApp {
             .iter()
             .map(|r| repo().join("tests/fixtures/recipes").join(format!("{r}.yaml")))
             .collect();
+        configure(&mut opts);
         let local = Local::start(opts).await.expect("Greenlight starts");
         let (addr, server) = local.serve("127.0.0.1:0".parse().unwrap()).await.expect("serves");
         TestApp {

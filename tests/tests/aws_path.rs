@@ -249,6 +249,7 @@ async fn a_brief_event_runs_through_gates_to_its_report_on_the_aws_adapters() {
             comment: Some("Approved on AWS".into()),
             feedback: None,
             proposal_digest: None,
+            edited_proposal: None,
         };
         app.decide(&member, step_id, req).await.expect("decided");
     }
@@ -362,6 +363,7 @@ async fn a_rejection_on_aws_fails_the_run_and_the_execution() {
         comment: None,
         feedback: Some("too salesy".into()),
         proposal_digest: None,
+        edited_proposal: None,
     };
     let resp = app
         .decide(&member, &format!("{run_id}.listings_gate"), req)

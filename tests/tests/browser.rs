@@ -140,3 +140,78 @@ async fn the_dashboard_approves_and_rejects_in_a_real_browser() {
         assert!(size > 20_000, "{} is only {size} bytes", path.display());
     }
 }
+
+/// The approver agent's card and page in the browser (`tests/browser/approver.e2e.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_card_shows_the_agents_edit_beside_the_proposal_and_approves_it() {
+    use greenlight_tests::approver::{FRAN, TOO_MANY, fresh_workspace, hashtag_history, tok};
+    let playwright = tool("GREENLIGHT_PLAYWRIGHT", "playwright-core");
+    let chromium = tool("GREENLIGHT_CHROMIUM", "Chromium");
+    let app = TestApp::spawn().await;
+    let ws = fresh_workspace(&app, "fresh", 5000.0).await;
+    hashtag_history(&app, &ws).await;
+    let token = tok("fresh", FRAN);
+    let (run_id, run) = app.launch(&token, "demo-campaign-launch-holiday-table").await;
+    let gate = greenlight_tests::step_id(&run, "publish_gate");
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let shots = std::env::var_os("GREENLIGHT_SCREENSHOTS")
+        .map(|d| repo().join(PathBuf::from(d)))
+        .unwrap_or_else(|| scratch.path().join("screenshots"));
+
+    let run = tokio::process::Command::new("node")
+        .arg(repo().join("tests/browser/approver.e2e.mjs"))
+        .env("GREENLIGHT_BASE_URL", format!("http://{}", app.addr))
+        .env("GREENLIGHT_PLAYWRIGHT", &playwright)
+        .env("GREENLIGHT_CHROMIUM", &chromium)
+        .env("GREENLIGHT_SCREENSHOTS", &shots)
+        .env("GREENLIGHT_TOKEN", &token)
+        .env("GREENLIGHT_REVIEW", &gate)
+        .env("GREENLIGHT_FEEDBACK", TOO_MANY)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser test finishes within 3 minutes")
+        .expect("node runs (Node.js 20+ is required)");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert!(out.status.success(), "the browser test failed:\n{stderr}");
+
+    // What the browser approved is the edit: three hashtags went out.
+    let (_, card) = app.get(&token, &format!("/api/dashboard/approvals/{gate}")).await;
+    assert_eq!(card["decision"]["verdict"], "approved", "{card}");
+    let mut sent = None;
+    for _ in 0..200 {
+        let (_, outbox) = app.get(&token, "/api/outbox?limit=50").await;
+        sent = outbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["run_id"] == run_id && i["step_key"] == "post")
+            .cloned();
+        if sent.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = sent.expect("the post went out");
+    assert_eq!(
+        sent["payload"]["post_caption"], card["suggestion"]["edited_proposal"],
+        "{sent}"
+    );
+    assert_eq!(
+        sent["payload"]["post_caption"]["hashtags"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    for name in ["review-suggestion", "approver-agent"] {
+        let path = shots.join(format!("{name}.png"));
+        let size = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .len();
+        assert!(size > 20_000, "{} is only {size} bytes", path.display());
+    }
+}

@@ -16,6 +16,7 @@ import * as card from './card.js';
 import * as brief from './brief.js';
 import * as catalog from './catalog.js';
 import * as records from './records.js';
+import * as approver from './approver.js';
 import * as signin from './signin.js';
 
 const ROUTES = [
@@ -27,6 +28,7 @@ const ROUTES = [
   { re: /^\/catalog\/?$/, nav: 'catalog', page: catalog.mount },
   { re: /^\/audit\/?$/, nav: 'audit', page: records.mountAudit },
   { re: /^\/outbox\/?$/, nav: 'outbox', page: records.mountOutbox },
+  { re: /^\/approver\/?$/, nav: 'approver', page: approver.mount },
   { re: /^\/signin\/?$/, nav: null, page: signin.mount, public: true },
 ];
 

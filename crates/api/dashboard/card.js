@@ -10,6 +10,7 @@ import { renderProposal, renderValue, prose } from './proposal.js';
 import { alertBox, pageHeading, retrying, session, showNotFound } from './nav.js';
 import { rerunButton } from './runs.js';
 import { renderBrief } from './brief.js';
+import { renderChanges } from './diff.js';
 
 const WAITING = 'waiting_for_approval';
 const GENERIC = 4; // the seed's four generic checklist items come first
@@ -96,16 +97,28 @@ function checklistSection(card) {
       h('li', { class: i >= GENERIC ? 'gate-item' : null }, String(t)))));
 }
 
+/** A titled list of strings, or nothing when empty. */
+function listOf(title, items, cls) {
+  if (!Array.isArray(items) || !items.length) return null;
+  return [h('h3', { class: 'h5' }, title), h('ul', { class: cls }, items.map((r) => h('li', null, String(r))))];
+}
+
 function suggestionSection(card) {
   const s = card.suggestion;
   if (!s) return null;
   const pct = typeof s.confidence === 'number' ? `${Math.round(s.confidence * 100)}%` : '?';
   const verdict = s.predicted_verdict === 'reject' ? 'reject' : 'approve';
-  return h('section', { class: ['panel', 'suggestion', verdict], 'aria-labelledby': 'suggestion-title', id: 'suggestion' },
+  return h('section', { class: ['panel', 'suggestion', verdict], 'aria-labelledby': 'suggestion-title', id: 'suggestion', 'data-verdict': verdict },
     h('h2', { id: 'suggestion-title', class: 'h4' }, 'Approver agent'),
-    h('p', null, 'Predicts ', h('strong', null, verdict), ` (${pct} confidence)`),
-    Array.isArray(s.reasons) && s.reasons.length ? h('ul', null, s.reasons.map((r) => h('li', null, String(r)))) : null,
-    h('p', { class: 'muted small' }, 'A suggestion only: the decision is yours.'));
+    h('p', null, 'Predicts ', h('strong', { class: 'predicted' }, verdict === 'reject' ? 'a rejection' : 'an approval'),
+      ` (${pct} confident), learnt from ${Number(s.learnt_from) || 0} past decisions at this gate.`),
+    listOf('Why', s.reasons, 'reasons'),
+    listOf('Against the brand\'s written rules', s.rule_breaks, 'rule-breaks'),
+    listOf('Its edit', s.edits, 'edits'),
+    listOf('What it could not do', s.could_not, 'could-not'),
+    h('p', { class: 'muted small' }, s.edited_proposal !== null && s.edited_proposal !== undefined
+      ? 'A suggestion only: the decision is yours. You can approve its edit instead of the proposal.'
+      : 'A suggestion only: the decision is yours.'));
 }
 
 /** The standing decision, or why there is none. */
@@ -211,7 +224,13 @@ export async function mount(ctx) {
       'aria-describedby': blocked ? 'approve-blocked' : null,
     }, 'Approve with comment');
     const reject = h('button', { type: 'button', class: 'button danger-outline reject-toggle', 'aria-expanded': 'false', 'aria-controls': 'reject-form' }, 'Reject with feedback');
+    const edit = card.suggestion && card.suggestion.edited_proposal !== null && card.suggestion.edited_proposal !== undefined
+      ? card.suggestion.edited_proposal
+      : null;
+    const approveEdit = edit === null ? null
+      : h('button', { type: 'button', class: 'button green-outline approve-edit', 'aria-describedby': blocked ? 'approve-blocked' : null }, 'Approve the agent\'s edit');
     const controls = [approve, withComment, reject, sendApproval, sendRejection, cancelApproval, cancelRejection, comment, feedback];
+    if (approveEdit) controls.push(approveEdit);
 
     const canSendRejection = () => feedback.value.trim().length > 0;
     feedback.addEventListener('input', () => {
@@ -254,6 +273,7 @@ export async function mount(ctx) {
         sendRejection.disabled = !canSendRejection();
         approve.disabled = !!blocked;
         withComment.disabled = !!blocked;
+        if (approveEdit) approveEdit.disabled = !!blocked;
         sendApproval.disabled = !!blocked;
         reject.disabled = roleMissing;
       }
@@ -343,6 +363,13 @@ export async function mount(ctx) {
       if (blocked || !approveForm.hidden) return;
       decide('approve', {});
     });
+    if (approveEdit) {
+      approveEdit.addEventListener('click', () => {
+        if (blocked) return;
+        // The edit goes out instead of the proposal; the digest still binds what was shown.
+        decide('approve', { edited_proposal: edit });
+      });
+    }
     approveForm.addEventListener('submit', (e) => {
       e.preventDefault();
       if (blocked) return;
@@ -364,7 +391,7 @@ export async function mount(ctx) {
       h('h2', { id: 'decide-title', class: 'h4' }, 'Your decision'),
       role && roles.includes(role) ? h('p', { class: 'muted small' }, `This gate needs the ${role} role; you have it.`) : null,
       error.el,
-      h('div', { class: 'decide-buttons' }, reason, approve, withComment, reject),
+      h('div', { class: 'decide-buttons' }, reason, approve, withComment, approveEdit, reject),
       approveForm,
       rejectForm);
     setBusy(false);
@@ -394,10 +421,13 @@ export async function mount(ctx) {
         : null);
 
     const suggestion = card.suggestion;
-    const proposalBody = suggestion && suggestion.edited_proposal !== null && suggestion.edited_proposal !== undefined
-      ? h('div', { class: 'side-by-side' },
-        h('div', null, h('h3', { class: 'h4' }, 'Proposal'), renderProposal(card)),
-        h('div', null, h('h3', { class: 'h4' }, 'Approver agent\'s edit'), renderProposal({ ...card, proposal: suggestion.edited_proposal })))
+    // Waiting, with an edit from the approver agent: both, side by side, and what differs.
+    const proposalBody = waiting && suggestion && suggestion.edited_proposal !== null && suggestion.edited_proposal !== undefined
+      ? [h('div', { class: 'side-by-side', id: 'side-by-side' },
+        h('div', { class: 'original' }, h('h3', { class: 'h4' }, 'As proposed'), renderProposal(card)),
+        h('div', { class: 'edited' }, h('h3', { class: 'h4' }, 'The approver agent\'s edit'), renderProposal({ ...card, proposal: suggestion.edited_proposal }))),
+      h('h3', { class: 'h4' }, 'What the edit changes'),
+      renderChanges(card.proposal, suggestion.edited_proposal)]
       : renderProposal(card);
 
     const briefBox = h('div', { class: 'brief-box' }, renderBrief(card.brief || {}, { products: state.products }));

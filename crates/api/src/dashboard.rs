@@ -29,6 +29,7 @@ const PAGES: &[&str] = &[
     "/catalog",
     "/audit",
     "/outbox",
+    "/approver",
 ];
 
 pub fn routes() -> Router<AppState> {

@@ -100,6 +100,8 @@ pub fn router_with(app: Arc<Greenlight>, opts: Options) -> Router {
         .route("/api/agents", get(agents))
         .route("/api/outbox", get(outbox))
         .route("/api/audit", get(audit))
+        .route("/api/approver/stats", get(approver_stats))
+        .route("/api/approver/history", get(approver_history))
         .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -229,7 +231,7 @@ struct RejectBody {
 
 #[utoipa::path(post, path = "/api/dashboard/approvals/{step_id}/approve", tag = "approvals",
     params(("step_id" = String, Path, description = "The gate's step id"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Repeat a POST safely: the same member's same key gets the first successful response again for 24 hours")),
-    request_body(content = ApproveBody, description = "`{}`, or a comment, and the digest of the proposal shown"),
+    request_body(content = ApproveBody, description = "`{}`, or a comment, the digest of the proposal shown, and an edit of the proposal (its shape checked against the proposal's; spend may only go down) that the action sends instead"),
     responses((status = 200, description = "Approved; the run resumes", body = DecideResponse), DecisionErrors))]
 async fn approve(
     State(app): State<AppState>,
@@ -237,17 +239,12 @@ async fn approve(
     PathParam(step_id): PathParam,
     JsonBody(body): JsonBody<ApproveBody>,
 ) -> Result<Response, ApiError> {
-    if body.edited_proposal.is_some() {
-        return Err(ApiError::invalid(
-            "edited_proposal",
-            "edited proposals are not accepted by this server yet; approve or reject the proposal as shown",
-        ));
-    }
     let req = DecideRequest {
         verdict: Verdict::Approved,
         comment: body.comment,
         feedback: None,
         proposal_digest: body.proposal_digest,
+        edited_proposal: body.edited_proposal,
     };
     Ok(Json(app.decide(&member, &step_id, req).await?).into_response())
 }
@@ -267,6 +264,7 @@ async fn reject(
         comment: None,
         feedback: body.feedback,
         proposal_digest: body.proposal_digest,
+        edited_proposal: None,
     };
     Ok(Json(app.decide(&member, &step_id, req).await?).into_response())
 }
@@ -431,6 +429,40 @@ async fn outbox(
 ) -> Result<Json<Value>, ApiError> {
     q.only(&["limit", "cursor"])?;
     Ok(listed("items", app.outbox(&member, &page(&q)?).await?))
+}
+
+#[utoipa::path(get, path = "/api/approver/stats", tag = "approver",
+    responses((status = 200, description = "Per gate: decisions learnt from, agreement, precision and recall of predicted rejections (shadow mode), auto-approvals and the auto-approve setting", body = ApproverStats), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
+async fn approver_stats(
+    State(app): State<AppState>,
+    Caller(member): Caller,
+    q: QueryParams,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&[])?;
+    let gates = app.approver_stats(&member).await?;
+    Ok(Json(json!({ "gates": gates })))
+}
+
+#[utoipa::path(get, path = "/api/approver/history", tag = "approver",
+    params(("workflow" = String, Query, description = "A workflow id"), ("gate" = String, Query, description = "One of its gates' step key"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 50)"), ("cursor" = Option<String>, Query, description = "The previous page's next_cursor")),
+    responses((status = 200, description = "The gate's decision history, newest first: the approver agent's training data", body = HistoryList), (status = 400, description = "Invalid request: the message names the field", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
+async fn approver_history(
+    State(app): State<AppState>,
+    Caller(member): Caller,
+    q: QueryParams,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&["workflow", "gate", "limit", "cursor"])?;
+    let workflow = q
+        .get("workflow")
+        .ok_or_else(|| ApiError::invalid("?workflow", "is required: a workflow id"))?;
+    let gate = q
+        .get("gate")
+        .ok_or_else(|| ApiError::invalid("?gate", "is required: one of the workflow's gates"))?;
+    Ok(listed(
+        "decisions",
+        app.history(&member, workflow, gate, &page(&q)?).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/audit", tag = "records",

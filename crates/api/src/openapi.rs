@@ -3,7 +3,9 @@
 //! It documents every status an operation answers, errors included.
 
 use greenlight_agents::{AgentInfo, Product};
-use greenlight_core::model::{Actor, Decision, RunStatus, StepStatus, Verdict};
+use greenlight_core::model::{
+    Actor, AutoApprove, Decision, HistoryEntry, RunStatus, ShadowPrediction, StepStatus, Verdict,
+};
 use greenlight_core::service::StartRun;
 use greenlight_core::views::*;
 use serde::Serialize;
@@ -107,6 +109,17 @@ pub struct EventList {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct ApproverStats {
+    pub gates: Vec<GateStats>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryList {
+    pub decisions: Vec<HistoryEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct AuditList {
     pub entries: Vec<AuditView>,
     pub next_cursor: Option<String>,
@@ -173,12 +186,15 @@ pub struct Report {
         crate::agents,
         crate::outbox,
         crate::audit,
+        crate::approver_stats,
+        crate::approver_history,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, Me, DevMembers, ApprovalList, RunList, EventList, AuditList,
         OutboxList, WorkflowList, ProductList, AgentList, Report, ApprovalItem, Card, DecideResponse,
         RunView, StepView, RunSummary, EventView, AuditView, OutboxView, WorkflowView, GateView,
-        Rejection, Decision, Actor, Verdict, RunStatus, StepStatus, StartRun,
+        Rejection, Decision, Actor, Verdict, RunStatus, StepStatus, StartRun, ApproverStats, HistoryList,
+        GateStats, HistoryEntry, ShadowPrediction, AutoApprove, Suggestion, PastFeedbackView,
     )),
     modifiers(&Security, &Links),
     security(("bearer" = []), ("session" = [])),

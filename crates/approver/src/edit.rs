@@ -13,20 +13,26 @@ use serde_json::{Value, json};
 /// An edited proposal and what was done to it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PreEdit {
-    pub proposal: Value,
+    /// The edited proposal; `None` when no rule could change anything.
+    pub proposal: Option<Value>,
     /// Each edit made, in words.
     pub edits: Vec<String>,
     /// What the learnt reasons ask for that no rule can do.
     pub could_not: Vec<String>,
     /// The model's view of the edited proposal.
-    pub after: Prediction,
+    pub after: Option<Prediction>,
 }
 
-
-/// The edits for a predicted rejection; `None` for a predicted approval.
+/// The edits for a predicted rejection, and what no rule could do; `None`
+/// for a predicted approval.
 /// The edits address the signals the model learnt to reject that this
 /// proposal shows.
-pub fn pre_edit(model: &Model, proposal: &Value, context: SpendContext, prediction: &Prediction) -> Option<PreEdit> {
+pub fn pre_edit(
+    model: &Model,
+    proposal: &Value,
+    context: SpendContext,
+    prediction: &Prediction,
+) -> Option<PreEdit> {
     if prediction.verdict != Verdict::Reject {
         return None;
     }
@@ -54,7 +60,9 @@ pub fn pre_edit(model: &Model, proposal: &Value, context: SpendContext, predicti
     }
     if learnt(Signal::Discount) {
         map_copy(&mut edited, &|t| without(t, DISCOUNT_TERMS));
-        filter_tags(&mut edited, &|tag| !greenlight_agents::rules::hashtag_has_discount(tag));
+        filter_tags(&mut edited, &|tag| {
+            !greenlight_agents::rules::hashtag_has_discount(tag)
+        });
         edits.push(format!(
             "removed the discount language ({})",
             o.discount_hits.join(", ")
@@ -62,19 +70,31 @@ pub fn pre_edit(model: &Model, proposal: &Value, context: SpendContext, predicti
     }
     if learnt(Signal::Urgency) {
         map_copy(&mut edited, &|t| without(t, PRESSURE_PHRASES));
-        edits.push(format!("removed the urgency language ({})", o.urgency_hits.join(", ")));
+        edits.push(format!(
+            "removed the urgency language ({})",
+            o.urgency_hits.join(", ")
+        ));
     }
     if learnt(Signal::Exclamations) {
         map_copy(&mut edited, &|t| calm(t));
         edits.push("replaced exclamation marks with full stops".into());
     }
     if learnt(Signal::Hashtags) || learnt(Signal::HashtagsOverLimit) {
-        let limit = o.hashtag_limit;
+        // The brand's limit, or fewer if that is what people approve.
+        let limit = model
+            .approved_hashtags
+            .map_or(o.hashtag_limit, |n| n.min(o.hashtag_limit))
+            .max(1);
         if o.max_hashtags > limit {
             trim_tags(&mut edited, limit, &brand.hashtags.signature);
             edits.push(format!(
-                "trimmed the hashtags from {} to {limit}, keeping the signature ones",
-                o.max_hashtags
+                "trimmed the hashtags from {} to {limit}{}, keeping the signature ones",
+                o.max_hashtags,
+                if limit < o.hashtag_limit {
+                    " (the most approved posts had)"
+                } else {
+                    " (the brand's limit)"
+                }
             ));
         }
     }
@@ -107,28 +127,41 @@ pub fn pre_edit(model: &Model, proposal: &Value, context: SpendContext, predicti
         ));
     }
     if learnt(Signal::Length) && o.signal(Signal::Length) > 0.0 {
-        let w = prediction.weighed.iter().any(|w| w.feature == Signal::Length.name());
+        let w = prediction
+            .weighed
+            .iter()
+            .any(|w| w.feature == Signal::Length.name());
         if w {
             could_not.push("shorten the copy: that needs a writer".into());
         }
     }
-    for w in &prediction.weighed {
-        if let Some(term) = w.feature.strip_prefix("phrase:")
-            && w.weight > 0.0
-            && contains_text(&edited, term)
-        {
-            could_not.push(format!("reword “{term}”, which past rejections share"));
-        }
+    let words: Vec<String> = prediction
+        .weighed
+        .iter()
+        .filter_map(|w| w.feature.strip_prefix("phrase:").filter(|_| w.weight > 0.0))
+        .filter(|term| contains_text(&edited, term))
+        .map(|term| format!("“{term}”"))
+        .collect();
+    if !words.is_empty() {
+        could_not.push(format!(
+            "change what {} stand for in past rejections (their feedback says what): that needs a person",
+            words.join(", ")
+        ));
     }
     if edited == *proposal {
-        return None;
+        return Some(PreEdit {
+            proposal: None,
+            edits,
+            could_not,
+            after: None,
+        });
     }
     let after = model.predict(&edited, context);
     Some(PreEdit {
-        proposal: edited,
+        proposal: Some(edited),
         edits,
         could_not,
-        after,
+        after: Some(after),
     })
 }
 
@@ -179,7 +212,9 @@ fn map_copy_under(v: &mut Value, key: Option<&str>, f: &dyn Fn(&str) -> String) 
     match v {
         Value::String(s) => *s = f(s),
         Value::Array(items) => items.iter_mut().for_each(|i| map_copy_under(i, key, f)),
-        Value::Object(map) => map.iter_mut().for_each(|(k, v)| map_copy_under(v, Some(k.as_str()), f)),
+        Value::Object(map) => map
+            .iter_mut()
+            .for_each(|(k, v)| map_copy_under(v, Some(k.as_str()), f)),
         _ => {}
     }
 }
@@ -270,7 +305,10 @@ mod tests {
             without("Soft linen. Get 20% off today. Made in Portugal.", DISCOUNT_TERMS),
             "Soft linen. Made in Portugal."
         );
-        assert_eq!(without("Linen napkins on sale", DISCOUNT_TERMS), "Linen napkins on");
+        assert_eq!(
+            without("Linen napkins on sale", DISCOUNT_TERMS),
+            "Linen napkins on"
+        );
     }
 
     #[test]

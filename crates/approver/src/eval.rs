@@ -49,7 +49,11 @@ pub struct Evaluation {
 }
 
 /// Trains on the oldest `train_share` of `examples` (by `at`) and tests on the rest.
-pub fn evaluate(brand: &BrandProfile, examples: &[Example], train_share: f64) -> Result<Evaluation, TrainError> {
+pub fn evaluate(
+    brand: &BrandProfile,
+    examples: &[Example],
+    train_share: f64,
+) -> Result<Evaluation, TrainError> {
     let mut sorted: Vec<&Example> = examples.iter().collect();
     sorted.sort_by(|a, b| a.at.cmp(&b.at));
     let cut = ((sorted.len() as f64) * train_share.clamp(0.05, 0.95)).round() as usize;
@@ -62,7 +66,11 @@ pub fn evaluate(brand: &BrandProfile, examples: &[Example], train_share: f64) ->
         .map(|e| {
             let o = crate::features::observe(&e.proposal, brand, e.context);
             let p = model.predict_observed(&o);
-            (p.p_reject, e.verdict == Verdict::Reject, !o.rule_breaks(brand).is_empty())
+            (
+                p.p_reject,
+                e.verdict == Verdict::Reject,
+                !o.rule_breaks(brand).is_empty(),
+            )
         })
         .collect();
     let n = predictions.len();

@@ -143,6 +143,33 @@ impl Observed {
     }
 }
 
+/// The brand's written rules, in words (for a language model's prompt).
+pub fn brand_rules(brand: &BrandProfile) -> Vec<String> {
+    let mut out = vec![
+        match brand.emoji_policy {
+            greenlight_agents::EmojiPolicy::None => "No emoji at all.".to_string(),
+            greenlight_agents::EmojiPolicy::Sparing => "At most one emoji per text.".to_string(),
+            greenlight_agents::EmojiPolicy::Expressive => "Emoji are welcome, a few per text.".to_string(),
+        },
+        format!(
+            "At most {} hashtags per post; the signature ones ({}) first.",
+            brand.hashtags.max_per_post,
+            brand.hashtags.signature.join(", ")
+        ),
+    ];
+    if !brand.banned_words.is_empty() {
+        out.push(format!(
+            "Never use these words: {}.",
+            brand.banned_words.join(", ")
+        ));
+    }
+    if !brand.discount_language_allowed {
+        out.push("No discount, sale or promo-code language.".into());
+    }
+    out.extend(brand.voice.donts.iter().cloned());
+    out
+}
+
 /// Reads a proposal (the gate's `target_output_field` value) for the brand.
 pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) -> Observed {
     let mut texts = Vec::new();
@@ -165,7 +192,10 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
         over = over.max(n.saturating_sub(budget));
         chars += t.chars().count();
         exclamations += t.matches('!').count();
-        let inline = t.split_whitespace().filter(|w| w.starts_with('#') && w.len() > 1).count();
+        let inline = t
+            .split_whitespace()
+            .filter(|w| w.starts_with('#') && w.len() > 1)
+            .count();
         inline_tags_max = inline_tags_max.max(inline);
         let lower = t.to_lowercase();
         hits(&lower, DISCOUNT_TERMS.iter().copied(), &mut o.discount_hits);
@@ -235,7 +265,13 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
     match v {
         Value::String(s) => texts.push(s.clone()),
         Value::Array(items) if key == Some("hashtags") => {
-            tags.push(items.iter().filter_map(Value::as_str).map(str::to_string).collect());
+            tags.push(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+            );
         }
         Value::Array(items) => items.iter().for_each(|i| collect(i, key, texts, tags)),
         Value::Object(map) => map
@@ -267,9 +303,10 @@ pub fn spend_of(proposal: &Value) -> Option<f64> {
     let mut total = 0.0;
     let mut any = false;
     for item in items {
-        let t = item.get("total_usd").and_then(Value::as_f64).or_else(|| {
-            Some(item.get("daily_budget_usd")?.as_f64()? * item.get("days")?.as_f64()?)
-        });
+        let t = item
+            .get("total_usd")
+            .and_then(Value::as_f64)
+            .or_else(|| Some(item.get("daily_budget_usd")?.as_f64()? * item.get("days")?.as_f64()?));
         if let Some(t) = t {
             total += t;
             any = true;
@@ -310,8 +347,16 @@ mod tests {
         assert_eq!(o.signal(Signal::Hashtags), 5.0);
         assert_eq!(o.signal(Signal::HashtagsOverLimit), 2.0);
         assert_eq!(o.banned_hits, vec!["cheap"]);
-        assert!(o.discount_hits.contains(&"% off".to_string()), "{:?}", o.discount_hits);
-        assert!(o.discount_hits.contains(&"sale".to_string()), "{:?}", o.discount_hits);
+        assert!(
+            o.discount_hits.contains(&"% off".to_string()),
+            "{:?}",
+            o.discount_hits
+        );
+        assert!(
+            o.discount_hits.contains(&"sale".to_string()),
+            "{:?}",
+            o.discount_hits
+        );
         assert_eq!(o.urgency_hits, vec!["last chance"]);
         assert_eq!(o.signal(Signal::Exclamations), 2.0);
         assert!(o.terms.contains("last chance"));

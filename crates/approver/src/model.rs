@@ -26,6 +26,8 @@ const MIN_TERM_SPREAD: f64 = 0.2;
 /// this after standardising, which strengthens their regularisation (a few
 /// hundred decisions do not teach much vocabulary).
 const TERM_SCALE: f64 = 0.3;
+/// The furthest from the training mean a feature may count, in deviations.
+const MAX_Z: f64 = 3.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,6 +110,9 @@ pub struct Model {
     weights: Vec<f64>,
     intercept: f64,
     rejections: Vec<Rejection>,
+    /// The most hashtags people approved on a post (95th percentile of the
+    /// approved proposals that had any), if any had.
+    pub approved_hashtags: Option<usize>,
     /// Decisions learnt from, and how many were rejections.
     pub learnt_from: usize,
     pub rejected: usize,
@@ -145,7 +150,11 @@ impl Model {
             let var = raw.iter().map(|r| (r[j] - m).powi(2)).sum::<f64>() / n;
             mean[j] = m;
             // A constant column carries nothing: keep it at zero.
-            scale[j] = if var > 1e-12 { column_scale(j, var.sqrt()) } else { 0.0 };
+            scale[j] = if var > 1e-12 {
+                column_scale(j, var.sqrt())
+            } else {
+                0.0
+            };
         }
         let mut x = Array2::<f64>::zeros((raw.len(), width));
         for (i, r) in raw.iter().enumerate() {
@@ -178,7 +187,16 @@ impl Model {
                 })
             })
             .collect();
+        let mut tags: Vec<usize> = examples
+            .iter()
+            .zip(&observed)
+            .filter(|(e, o)| !p_of(e.verdict) && o.max_hashtags > 0)
+            .map(|(_, o)| o.max_hashtags)
+            .collect();
+        tags.sort_unstable();
+        let approved_hashtags = (!tags.is_empty()).then(|| tags[(tags.len() - 1) * 95 / 100]);
         Ok(Model {
+            approved_hashtags,
             brand: brand.clone(),
             terms,
             mean,
@@ -233,7 +251,11 @@ impl Model {
 
     pub fn predict_observed(&self, o: &Observed) -> Prediction {
         let p = self.p_reject(o);
-        let verdict = if p >= 0.5 { Verdict::Reject } else { Verdict::Approve };
+        let verdict = if p >= 0.5 {
+            Verdict::Reject
+        } else {
+            Verdict::Approve
+        };
         let r = row(o, &self.terms);
         let toward = if verdict == Verdict::Reject { 1.0 } else { -1.0 };
         let mut weighed: Vec<Weighed> = r
@@ -260,8 +282,27 @@ impl Model {
                 None => merged.push(w),
             }
         }
-        let mut weighed = merged;
-        weighed.truncate(4);
+        // The words read as one reason, after the signals.
+        let (words, mut weighed): (Vec<Weighed>, Vec<Weighed>) =
+            merged.into_iter().partition(|w| w.feature.starts_with("phrase:"));
+        weighed.truncate(3);
+        if !words.is_empty() {
+            let shown: Vec<String> = words
+                .iter()
+                .take(5)
+                .map(|w| format!("“{}”", w.feature.trim_start_matches("phrase:")))
+                .collect();
+            weighed.push(Weighed {
+                feature: words[0].feature.clone(),
+                weight: words.iter().map(|w| w.weight).sum(),
+                text: format!("uses {}, which past rejections share", shown.join(", ")),
+            });
+            // The individual words stay available to pre-edits.
+            weighed.extend(words.into_iter().skip(1).map(|mut w| {
+                w.text.clear();
+                w
+            }));
+        }
         let similar = if verdict == Verdict::Reject {
             self.similar_rejections(o, 2)
         } else {
@@ -298,13 +339,25 @@ impl Model {
         let policy = format!("{:?}", self.brand.emoji_policy).to_lowercase();
         match s {
             Signal::Emoji | Signal::EmojiOverPolicy if v > 0.0 => {
-                format!("{} emoji (the brand's emoji policy: {policy})", o.signal(Signal::Emoji))
+                format!(
+                    "{} emoji (the brand's emoji policy: {policy})",
+                    o.signal(Signal::Emoji)
+                )
             }
             Signal::Emoji | Signal::EmojiOverPolicy => "no emoji".into(),
             Signal::Hashtags | Signal::HashtagsOverLimit if o.max_hashtags > o.hashtag_limit => format!(
                 "{} hashtags on a post, over the brand's {}",
                 o.max_hashtags, o.hashtag_limit
             ),
+            Signal::Hashtags | Signal::HashtagsOverLimit
+                if reject && self.approved_hashtags.is_some_and(|n| o.max_hashtags > n) =>
+            {
+                format!(
+                    "{} hashtags; the posts people approved had at most {}",
+                    o.max_hashtags,
+                    self.approved_hashtags.unwrap_or_default()
+                )
+            }
             Signal::Hashtags | Signal::HashtagsOverLimit => format!(
                 "{} hashtags, within the brand's {}",
                 o.max_hashtags, o.hashtag_limit
@@ -339,12 +392,36 @@ impl Model {
         }
     }
 
-    /// The feedback of the rejected proposals most like this one.
+    /// The feedback of the rejected proposals most like this one: those
+    /// that shared most of what the model holds against this proposal.
     pub fn similar_rejections(&self, o: &Observed, n: usize) -> Vec<PastFeedback> {
+        let mine = row(o, &self.terms);
+        let pull = |j: usize, v: f64| self.weights[j] * standard(v, self.mean[j], self.scale[j]);
+        // The features pulling this proposal toward rejection (a word only when present).
+        let against: Vec<usize> = (0..mine.len())
+            .filter(|&j| pull(j, mine[j]) > 0.1 && (j < Signal::ALL.len() || mine[j] > 0.0))
+            .collect();
         let mut scored: Vec<(f64, &Rejection)> = self
             .rejections
             .iter()
-            .map(|r| (similarity(o, r), r))
+            .map(|r| {
+                let theirs = row_of(&r.signals, &r.terms, &self.terms);
+                let shared = against.iter().filter(|&&j| pull(j, theirs[j]) > 0.1).count();
+                let held = if against.is_empty() {
+                    0.0
+                } else {
+                    shared as f64 / against.len() as f64
+                };
+                let inter = o.terms.intersection(&r.terms).count() as f64;
+                let union = (o.terms.len() + r.terms.len()) as f64 - inter;
+                let words = if union > 0.0 { inter / union } else { 0.0 };
+                let s = if against.is_empty() {
+                    words
+                } else {
+                    0.8 * held + 0.2 * words
+                };
+                (s, r)
+            })
             .filter(|(s, _)| *s > 0.15)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| b.1.at.cmp(&a.1.at)));
@@ -366,41 +443,34 @@ impl Model {
     }
 }
 
-/// How alike a proposal and a past rejection are: the rule breaks they
-/// share (each counts most) and the overlap of their words.
-fn similarity(o: &Observed, r: &Rejection) -> f64 {
-    let rule_breaks = [
-        Signal::EmojiOverPolicy,
-        Signal::HashtagsOverLimit,
-        Signal::Discount,
-        Signal::Urgency,
-        Signal::BannedWords,
-        Signal::SpendOverBrief,
-    ];
-    let mine: Vec<bool> = rule_breaks.iter().map(|s| o.signal(*s) > 0.0).collect();
-    let theirs: Vec<bool> = rule_breaks.iter().map(|s| r.signals[*s as usize] > 0.0).collect();
-    let both = mine.iter().zip(&theirs).filter(|(a, b)| **a && **b).count() as f64;
-    let either = mine.iter().zip(&theirs).filter(|(a, b)| **a || **b).count() as f64;
-    let rules = if either > 0.0 { both / either } else { 0.0 };
-    let inter = o.terms.intersection(&r.terms).count() as f64;
-    let union = (o.terms.len() + r.terms.len()) as f64 - inter;
-    let words = if union > 0.0 { inter / union } else { 0.0 };
-    0.7 * rules + 0.3 * words
-}
-
+/// A standardised value, clipped to ±[`MAX_Z`]: a proposal far outside
+/// anything the model saw (a caption ten times longer than any before) must
+/// not outweigh everything it learnt.
 fn standard(v: f64, mean: f64, scale: f64) -> f64 {
-    if scale > 0.0 { (v - mean) / scale } else { 0.0 }
+    if scale > 0.0 {
+        ((v - mean) / scale).clamp(-MAX_Z, MAX_Z)
+    } else {
+        0.0
+    }
 }
 
 /// The column's standardising scale: its deviation, larger for words.
 fn column_scale(j: usize, deviation: f64) -> f64 {
-    if j < Signal::ALL.len() { deviation } else { deviation / TERM_SCALE }
+    if j < Signal::ALL.len() {
+        deviation
+    } else {
+        deviation / TERM_SCALE
+    }
 }
 
 /// A feature row: the signals, then 1.0 for each chosen term present.
 fn row(o: &Observed, terms: &[String]) -> Vec<f64> {
-    let mut r: Vec<f64> = o.signals.to_vec();
-    r.extend(terms.iter().map(|t| if o.terms.contains(t) { 1.0 } else { 0.0 }));
+    row_of(&o.signals, &o.terms, terms)
+}
+
+fn row_of(signals: &[f64], present: &BTreeSet<String>, terms: &[String]) -> Vec<f64> {
+    let mut r: Vec<f64> = signals.to_vec();
+    r.extend(terms.iter().map(|t| if present.contains(t) { 1.0 } else { 0.0 }));
     r
 }
 
@@ -431,11 +501,19 @@ fn choose_terms(observed: &[Observed], examples: &[Example]) -> Vec<String> {
         .filter(|(s, _)| *s > MIN_TERM_SPREAD)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored.into_iter().take(MAX_TERMS).map(|(_, t)| t.to_string()).collect()
+    scored
+        .into_iter()
+        .take(MAX_TERMS)
+        .map(|(_, t)| t.to_string())
+        .collect()
 }
 
 fn quoted(items: &[String]) -> String {
-    items.iter().map(|i| format!("“{i}”")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("“{i}”"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `$1,250` or `$12.50`.

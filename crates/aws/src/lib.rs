@@ -90,6 +90,7 @@ pub fn app(settings: &Settings, clients: &Clients) -> anyhow::Result<Arc<Greenli
             settings.state_machines.clone(),
         )),
         agents: Arc::new(OfflineAgents),
+        editor: None,
         blobs: Arc::new(S3Blobs::new(clients.s3.clone(), &settings.bucket)),
         clock: Arc::new(SystemClock),
         recipes: Arc::new(recipes),

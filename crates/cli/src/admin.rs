@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use greenlight_core::ids::{MemberId, WorkspaceId};
-use greenlight_core::model::{Member, Workspace};
+use greenlight_core::model::{AutoApprove, Member, Workspace};
 use greenlight_core::money::Money;
 use greenlight_core::ports::Store;
 use greenlight_core::service::token_hash;
@@ -32,6 +32,28 @@ enum AdminCmd {
     /// API tokens: shown once, stored only as a hash.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Opt a workflow's gate in to the approver agent's auto-approve (off by
+    /// default), or out again. It approves only predictions of approval at
+    /// the threshold or above, never a gate that needs a role, never a
+    /// proposal that breaks a written brand rule, and never rejects.
+    AutoApprove {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        workflow: String,
+        /// The gate's step key, e.g. publish_gate.
+        #[arg(long)]
+        gate: String,
+        /// The least confidence in an approval to act on, 0.5 to 1.0.
+        #[arg(long, required_unless_present = "off")]
+        threshold: Option<f64>,
+        /// Also for proposals that commit spend (a separate, explicit opt-in).
+        #[arg(long, conflicts_with = "off")]
+        spend: bool,
+        /// Opt the gate out.
+        #[arg(long, conflicts_with = "threshold")]
+        off: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,7 +106,7 @@ enum TokenCmd {
     },
 }
 
-async fn open(spec: &str) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open(spec: &str) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
         let store = greenlight_store_sqlite::SqliteStore::open(std::path::Path::new(path))
             .with_context(|| format!("opening {path}"))?;
@@ -177,6 +199,45 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 member.name
             );
             println!("{token}");
+        }
+        AdminCmd::AutoApprove {
+            workspace,
+            workflow,
+            gate,
+            threshold,
+            spend,
+            off,
+        } => {
+            let ws = WorkspaceId::parse(&workspace)?;
+            if store.get_workspace(&ws).await?.is_none() {
+                bail!("no workspace {ws}");
+            }
+            let mut settings = store.approver_settings(&ws).await?;
+            settings
+                .auto_approve
+                .retain(|a| !(a.workflow == workflow && a.gate == gate));
+            if !off {
+                settings.auto_approve.push(AutoApprove {
+                    workflow: workflow.clone(),
+                    gate: gate.clone(),
+                    threshold: threshold.context("--threshold is required")?,
+                    spend,
+                });
+            }
+            let recipes = greenlight_core::recipes::RecipeBook::seeded()?;
+            greenlight_core::approver::check_settings(&recipes, &settings)?;
+            store.put_approver_settings(&ws, &settings).await?;
+            match (off, threshold) {
+                (true, _) | (_, None) => println!("auto-approve off for {workflow} / {gate} in {ws}"),
+                (false, Some(t)) => println!(
+                    "auto-approve on for {workflow} / {gate} in {ws}: predictions of approval at {t} or more{}",
+                    if spend {
+                        ", proposals with spend included"
+                    } else {
+                        ""
+                    }
+                ),
+            }
         }
         AdminCmd::Token(TokenCmd::Revoke { token }) => {
             if !store.delete_token(&token_hash(&token)).await? {

@@ -237,6 +237,7 @@ impl Rig {
                     comment: None,
                     feedback: None,
                     proposal_digest: None,
+                    edited_proposal: None,
                 },
             )
             .await?;

@@ -20,7 +20,7 @@ pub struct Conn {
     token: Option<String>,
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +53,13 @@ pub enum ApprovalsCmd {
         /// Only approve if the proposal still has this digest (from `approvals show`).
         #[arg(long)]
         digest: Option<String>,
+        /// Approve an edit of the proposal instead: a JSON file of the same
+        /// shape (spend may only go down). The action sends the edit.
+        #[arg(long, conflicts_with = "use_suggestion")]
+        edit: Option<PathBuf>,
+        /// Approve the approver agent's edited proposal from the card.
+        #[arg(long)]
+        use_suggestion: bool,
     },
     /// Reject with feedback; a blocking gate's rejection fails the run.
     Reject {
@@ -100,9 +107,14 @@ pub enum RunsCmd {
     },
 }
 
-struct Api {
+pub struct Api {
     http: reqwest::Client,
     conn: Conn,
+}
+
+/// A client of the API for these connection settings.
+pub fn api(conn: Conn) -> anyhow::Result<Api> {
+    Api::new(conn)
 }
 
 impl Api {
@@ -168,7 +180,7 @@ impl Api {
         Ok(value)
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }
 
@@ -192,7 +204,7 @@ fn money(v: &Value, key: &str) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
@@ -220,13 +232,13 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
-fn print_json(v: &Value) -> anyhow::Result<()> {
+pub fn print_json(v: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
 /// Percent-encodes a path segment or query value, byte by byte of its UTF-8.
-fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -326,6 +338,29 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
             {
                 println!("  [ ] {}", c.as_str().unwrap_or_default());
             }
+            if let Some(sg) = v.get("suggestion").filter(|x| !x.is_null()) {
+                println!(
+                    "\napprover agent: predicts {} ({:.0}% confident, learnt from {} decisions)",
+                    s(sg, "predicted_verdict"),
+                    sg["confidence"].as_f64().unwrap_or(0.0) * 100.0,
+                    s(sg, "learnt_from")
+                );
+                for key in ["reasons", "rule_breaks", "edits", "could_not"] {
+                    let items = sg[key].as_array().cloned().unwrap_or_default();
+                    if !items.is_empty() {
+                        println!("  {}:", key.replace('_', " "));
+                        for i in items {
+                            println!("    - {}", i.as_str().unwrap_or_default());
+                        }
+                    }
+                }
+                if let Some(e) = sg.get("edited_proposal").filter(|e| !e.is_null()) {
+                    println!(
+                        "  edited proposal (approve it with --use-suggestion):\n{}",
+                        serde_json::to_string_pretty(e)?
+                    );
+                }
+            }
             if let Some(d) = v.get("decision").filter(|d| !d.is_null()) {
                 println!(
                     "\ndecision: {} by {} at {}",
@@ -341,6 +376,8 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
             step_id,
             comment,
             digest,
+            edit,
+            use_suggestion,
         } => {
             let json = conn.json;
             let mut body = json!({});
@@ -350,7 +387,30 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
             if let Some(d) = digest {
                 body["proposal_digest"] = json!(d);
             }
-            let v = Api::new(conn)?
+            let api = Api::new(conn)?;
+            if let Some(path) = edit {
+                let text =
+                    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                body["edited_proposal"] =
+                    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+            }
+            if use_suggestion {
+                let card = api
+                    .get(&format!("/api/dashboard/approvals/{}", enc(&step_id)))
+                    .await?;
+                match card
+                    .pointer("/suggestion/edited_proposal")
+                    .filter(|e| !e.is_null())
+                {
+                    Some(e) => body["edited_proposal"] = e.clone(),
+                    None => bail!("the card has no edited proposal from the approver agent"),
+                }
+                // Bound to the proposal the edit was made from.
+                if body.get("proposal_digest").is_none() {
+                    body["proposal_digest"] = card["proposal_digest"].clone();
+                }
+            }
+            let v = api
                 .post(
                     &format!("/api/dashboard/approvals/{}/approve", enc(&step_id)),
                     body,

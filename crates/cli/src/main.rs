@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
+mod approver;
 mod bench;
 mod client;
 mod recipes;
@@ -37,6 +38,9 @@ enum Command {
     /// Runs: start, show, list.
     #[command(subcommand)]
     Runs(client::RunsCmd),
+    /// The approver agent: export the decision history, see its agreement with people, evaluate it.
+    #[command(subcommand)]
+    Approver(approver::ApproverCmd),
     /// Recipes: validate them and compile them to Amazon States Language.
     #[command(subcommand)]
     Recipes(recipes::RecipesCmd),
@@ -102,6 +106,7 @@ async fn run() -> std::process::ExitCode {
         }
         Command::Approvals(cmd) => client::approvals(cmd).await,
         Command::Runs(cmd) => client::runs(cmd).await,
+        Command::Approver(cmd) => approver::run(cmd).await,
         Command::Recipes(cmd) => recipes::run(cmd),
         Command::Admin(args) => admin::run(args).await,
         Command::Bench(args) => bench::run(args).await,

@@ -5,6 +5,7 @@
 //! It does no IO: no AWS, no SQL, no HTTP. A test asserts that its
 //! dependency tree holds none of them.
 
+pub mod approver;
 pub mod error;
 pub mod ids;
 pub mod model;

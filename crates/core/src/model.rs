@@ -225,6 +225,9 @@ pub struct Approval {
     /// The run's title (its brief's `title`), to tell runs apart in the queue.
     #[serde(default)]
     pub run_title: Option<String>,
+    /// The approver agent's view, fixed when the gate opened.
+    #[serde(default)]
+    pub suggestion: Option<crate::views::Suggestion>,
 }
 
 /// A step's output once it ran.
@@ -364,4 +367,81 @@ pub struct Page<T> {
 pub struct PageRequest {
     pub limit: usize,
     pub cursor: Option<String>,
+}
+
+/// One decision as the approver agent learns from it: DESIGN.md's decision
+/// history, kept per (workspace, workflow, gate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HistoryEntry {
+    pub workflow: String,
+    /// The gate's step key.
+    pub gate: String,
+    pub step_id: String,
+    pub at: Timestamp,
+    /// The proposal as shown, and its digest.
+    pub proposal: Value,
+    pub proposal_digest: String,
+    pub verdict: Verdict,
+    pub feedback: Option<String>,
+    pub comment: Option<String>,
+    /// What the approver sent instead, with its own digest.
+    #[serde(default)]
+    pub edited_proposal: Option<Value>,
+    #[serde(default)]
+    pub edited_proposal_digest: Option<String>,
+    pub actor: Actor,
+    /// The brief's whole budget (`budget_usd_per_day` × `campaign_days`), if it had one.
+    #[serde(default)]
+    pub brief_budget_usd: Option<f64>,
+    /// What was left of the month's spend cap, for a proposal that commits spend.
+    #[serde(default)]
+    pub spend_cap_remaining_usd: Option<f64>,
+    /// The approver agent's prediction for the card, if it had one (shadow mode).
+    #[serde(default)]
+    pub prediction: Option<ShadowPrediction>,
+    /// Invented sample data, not a person's decision.
+    #[serde(default)]
+    pub synthetic: bool,
+}
+
+/// What the approver agent predicted for a card, kept with the decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShadowPrediction {
+    /// `approve` or `reject`.
+    pub predicted_verdict: String,
+    pub confidence: f64,
+}
+
+/// A workspace's approver agent settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApproverSettings {
+    /// The gates opted in to auto-approve; none by default.
+    #[serde(default)]
+    pub auto_approve: Vec<AutoApprove>,
+}
+
+/// One gate opted in to auto-approve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AutoApprove {
+    pub workflow: String,
+    pub gate: String,
+    /// The least confidence in an approval at which the agent approves, 0.5–1.0.
+    pub threshold: f64,
+    /// A gate whose proposal commits spend needs this too.
+    #[serde(default)]
+    pub spend: bool,
+}
+
+impl ApproverSettings {
+    pub fn for_gate(&self, workflow: &str, gate: &str) -> Option<&AutoApprove> {
+        self.auto_approve
+            .iter()
+            .find(|a| a.workflow == workflow && a.gate == gate)
+    }
 }

@@ -85,6 +85,8 @@ pub struct DecisionWrite {
     pub resume: ResumeAction,
     /// Spend to reserve in the month's aggregate, under the cap.
     pub reserve: Option<SpendReservation>,
+    /// The decision as the approver agent's training data.
+    pub history: HistoryEntry,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +217,22 @@ pub trait Store: Send + Sync {
     /// Every run that is still running, oldest first (for recovery and tests).
     async fn running_runs(&self) -> StoreResult<Vec<RunId>>;
 
+    /// Adds decisions to a workspace's history (imports: sample data, other
+    /// systems); an entry already kept under the same (workflow, gate, at,
+    /// step id) is left as it is.
+    async fn add_history(&self, ws: &WorkspaceId, entries: &[HistoryEntry]) -> StoreResult<()>;
+    /// A gate's decision history, newest first.
+    async fn list_history(
+        &self,
+        ws: &WorkspaceId,
+        workflow: &str,
+        gate: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<HistoryEntry>>;
+    async fn put_approver_settings(&self, ws: &WorkspaceId, settings: &ApproverSettings) -> StoreResult<()>;
+    /// The workspace's settings; the defaults (nothing opted in) if never set.
+    async fn approver_settings(&self, ws: &WorkspaceId) -> StoreResult<ApproverSettings>;
+
     /// Keeps `response` unless an unexpired one is kept under the same
     /// (workspace, member, key); answers the one that stands.
     async fn keep_response(&self, response: &KeptResponse, now: Timestamp) -> StoreResult<KeptResponse>;
@@ -286,4 +304,38 @@ pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
     /// The bytes and content type, or `None`.
     async fn get(&self, key: &str) -> Result<Option<(String, Vec<u8>)>, BlobError>;
+}
+
+/// What a proposal editor is asked: rewrite a proposal the approver agent
+/// predicts will be rejected, addressing what people wrote about similar ones.
+#[derive(Debug, Clone)]
+pub struct EditRequest {
+    pub workflow_name: String,
+    pub gate_label: String,
+    /// The gate's `target_output_field`: what the proposal is.
+    pub field: String,
+    /// The proposal to rewrite (already edited by the rules where they could).
+    pub proposal: Value,
+    /// Past feedback on similar rejected proposals, newest first.
+    pub feedback: Vec<String>,
+    /// Why the agent predicts a rejection, and what its rules could not do.
+    pub reasons: Vec<String>,
+    /// The brand's written rules, in words.
+    pub brand_rules: Vec<String>,
+}
+
+/// A rewrite, and who made it.
+#[derive(Debug, Clone)]
+pub struct EditAnswer {
+    pub proposal: Value,
+    pub model: String,
+    pub cost_micros: i64,
+}
+
+/// Rewrites proposals for the approver agent's pre-edits: a language model
+/// with the past feedback in its prompt. Without one, the agent's rules
+/// make the edits they can.
+#[async_trait]
+pub trait ProposalEditor: Send + Sync {
+    async fn edit(&self, req: &EditRequest) -> Result<EditAnswer, String>;
 }

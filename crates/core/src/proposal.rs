@@ -281,3 +281,116 @@ mod tests {
         assert!(html.contains("#a&amp;b"));
     }
 }
+
+/// Checks an approver's edit against the shape of the proposal it edits
+/// (the gate's output schema): the same JSON types, the same object keys
+/// (none added, none missing), arrays no longer than the original's with
+/// each element shaped like the original's, and text non-blank where the
+/// original's was. The error names the field: `post_caption.hashtags[2]`.
+pub fn check_edit(field: &str, original: &Value, edited: &Value) -> Result<(), String> {
+    check_shape(field, original, edited)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn check_shape(path: &str, original: &Value, edited: &Value) -> Result<(), String> {
+    match (original, edited) {
+        (Value::Object(o), Value::Object(e)) => {
+            if let Some(k) = e.keys().find(|k| !o.contains_key(*k)) {
+                return Err(format!("{path}.{k} is not a field of this proposal"));
+            }
+            if let Some(k) = o.keys().find(|k| !e.contains_key(*k)) {
+                return Err(format!("{path}.{k} is missing"));
+            }
+            for (k, ov) in o {
+                check_shape(&format!("{path}.{k}"), ov, &e[k])?;
+            }
+            Ok(())
+        }
+        (Value::Array(o), Value::Array(e)) => {
+            if e.len() > o.len() {
+                return Err(format!(
+                    "{path} has {} items; an edit may remove items, not add them ({} proposed)",
+                    e.len(),
+                    o.len()
+                ));
+            }
+            for (i, ev) in e.iter().enumerate() {
+                let ov = o.get(i).or_else(|| o.first()).unwrap_or(&Value::Null);
+                if !o.is_empty() {
+                    check_shape(&format!("{path}[{i}]"), ov, ev)?;
+                }
+            }
+            Ok(())
+        }
+        (Value::String(o), Value::String(e)) => {
+            if !o.trim().is_empty() && e.trim().is_empty() {
+                return Err(format!("{path} must not be blank"));
+            }
+            Ok(())
+        }
+        (Value::Number(_), Value::Number(e)) => match e.as_f64() {
+            Some(x) if x.is_finite() && x >= 0.0 => Ok(()),
+            _ => Err(format!("{path} must be a number of zero or more")),
+        },
+        (Value::Null, _) => Ok(()),
+        (o, e) if kind(o) == kind(e) => Ok(()),
+        (o, e) => Err(format!("{path} must be {}, not {}", kind(o), kind(e))),
+    }
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_edit_keeps_the_proposal_shape() {
+        let o = json!({"text": "Hi", "hashtags": ["#a", "#b"]});
+        assert!(check_edit("post_caption", &o, &json!({"text": "Hello", "hashtags": ["#a"]})).is_ok());
+        assert_eq!(
+            check_edit(
+                "post_caption",
+                &o,
+                &json!({"text": "Hi", "hashtags": ["#a"], "x": 1})
+            ),
+            Err("post_caption.x is not a field of this proposal".into())
+        );
+        assert_eq!(
+            check_edit("post_caption", &o, &json!({"text": " ", "hashtags": []})),
+            Err("post_caption.text must not be blank".into())
+        );
+        assert_eq!(
+            check_edit("post_caption", &o, &json!({"text": "Hi", "hashtags": [1]})),
+            Err("post_caption.hashtags[0] must be text, not a number".into())
+        );
+        assert_eq!(
+            check_edit(
+                "post_caption",
+                &o,
+                &json!({"text": "Hi", "hashtags": ["#a", "#b", "#c"]})
+            ),
+            Err(
+                "post_caption.hashtags has 3 items; an edit may remove items, not add them (2 proposed)"
+                    .into()
+            )
+        );
+        assert!(
+            check_edit(
+                "c",
+                &json!([{"daily_budget_usd": 10}]),
+                &json!([{"daily_budget_usd": -1}])
+            )
+            .is_err()
+        );
+    }
+}

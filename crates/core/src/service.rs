@@ -31,6 +31,9 @@ pub struct Deps {
     pub store: Arc<dyn Store>,
     pub orchestrator: Arc<dyn Orchestrator>,
     pub agents: Arc<dyn AgentRunner>,
+    /// Rewrites proposals predicted to be rejected (a language model); the
+    /// approver agent's rules alone when `None`.
+    pub editor: Option<Arc<dyn ProposalEditor>>,
     pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub recipes: Arc<RecipeBook>,
@@ -143,6 +146,8 @@ pub struct DecideRequest {
     pub comment: Option<String>,
     pub feedback: Option<String>,
     pub proposal_digest: Option<String>,
+    /// An approval's edit of the proposal, which the action then sends.
+    pub edited_proposal: Option<Value>,
 }
 
 /// What a task's payload carries: references, never data.
@@ -163,6 +168,7 @@ pub enum ExecutionOutcome {
 
 pub struct Greenlight {
     d: Deps,
+    models: crate::approver::Models,
 }
 
 fn not_found_run() -> Error {
@@ -179,11 +185,22 @@ fn retryable(e: impl std::fmt::Display) -> TaskError {
 
 impl Greenlight {
     pub fn new(deps: Deps) -> Greenlight {
-        Greenlight { d: deps }
+        Greenlight {
+            d: deps,
+            models: Default::default(),
+        }
     }
 
     pub fn recipes(&self) -> &RecipeBook {
         &self.d.recipes
+    }
+
+    pub(crate) fn editor(&self) -> Option<&Arc<dyn ProposalEditor>> {
+        self.d.editor.as_ref()
+    }
+
+    pub(crate) fn models(&self) -> &crate::approver::Models {
+        &self.models
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -277,7 +294,7 @@ impl Greenlight {
         }
     }
 
-    async fn workspace(&self, id: &WorkspaceId) -> Result<Workspace, Error> {
+    pub(crate) async fn workspace(&self, id: &WorkspaceId) -> Result<Workspace, Error> {
         self.d
             .store
             .get_workspace(id)
@@ -735,7 +752,7 @@ impl Greenlight {
             created_at: approval.created_at,
             proposal_digest: approval.proposal_digest.clone(),
             decision: step.decision.clone(),
-            suggestion: None,
+            suggestion: approval.suggestion.clone(),
         })
     }
 
@@ -786,16 +803,55 @@ impl Greenlight {
             .recipes
             .get(&record.run.workflow)
             .ok_or_else(not_found_approval)?;
-        let blocking = loaded
+        let gate_def = loaded
             .recipe
             .step(id.step_key().as_str())
-            .and_then(|s| s.gate.as_ref())
-            .is_none_or(|g| g.blocking);
+            .and_then(|s| s.gate.as_ref());
+        let blocking = gate_def.is_none_or(|g| g.blocking);
+        let original = gate_def
+            .and_then(|g| {
+                record
+                    .step(&g.upstream_step_key)
+                    .and_then(|s| s.output.as_ref())
+                    .and_then(|o| o.get(&g.target_output_field))
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        let edited = match req.edited_proposal {
+            None => None,
+            Some(_) if req.verdict == Verdict::Rejected => {
+                return Err(Error::invalid(
+                    "edited_proposal",
+                    "only an approval may carry an edited proposal",
+                ));
+            }
+            Some(edit) => {
+                proposal::check_edit(&approval.target_output_field, &original, &edit)
+                    .map_err(|m| Error::invalid("edited_proposal", m))?;
+                let edited_spend = proposal::spend(&edit).map(|(t, _)| t).unwrap_or_default();
+                let proposed = approval.proposed_spend.unwrap_or_default();
+                if edited_spend > proposed {
+                    return Err(Error::invalid(
+                        "edited_proposal",
+                        format!(
+                            "commits {edited_spend}, more than the {proposed} proposed; an edit may only lower spend"
+                        ),
+                    ));
+                }
+                Some(edit)
+            }
+        };
+        let spend = match &edited {
+            Some(e) => proposal::spend(e).map(|(t, _)| t),
+            None => approval.proposed_spend,
+        };
 
         let now = self.now();
-        let reserve = match (req.verdict, approval.proposed_spend) {
+        let mut cap_remaining = None;
+        let reserve = match (req.verdict, spend) {
             (Verdict::Approved, Some(amount)) if amount > Money::ZERO => {
                 let (cap, remaining) = self.remaining_cap(&member.workspace_id, now).await?;
+                cap_remaining = Some(remaining);
                 if amount > remaining {
                     return Err(Error::SpendCapExceeded {
                         proposed: amount,
@@ -837,14 +893,23 @@ impl Greenlight {
             .feedback
             .as_ref()
             .map(|f| format!("Rejected at {}: {f}", step.label));
+        let edited_digest = edited.as_ref().map(proposal::digest);
         let (step_status, step_output, events, resume, fail_run, action) = match req.verdict {
             Verdict::Approved => (
                 StepStatus::Succeeded,
-                json!({"verdict": "approved", "comment": decision.comment, "proposal_digest": approval.proposal_digest}),
+                match &edited {
+                    None => {
+                        json!({"verdict": "approved", "comment": decision.comment, "proposal_digest": approval.proposal_digest})
+                    }
+                    Some(e) => json!({
+                        "verdict": "approved", "comment": decision.comment, "proposal_digest": approval.proposal_digest,
+                        "edited_proposal": e, "edited_proposal_digest": edited_digest,
+                    }),
+                },
                 vec![
                     NewEvent {
                         kind: EventType::ApprovalApproved,
-                        data: with(json!({"comment": decision.comment})),
+                        data: with(json!({"comment": decision.comment, "edited": edited.is_some()})),
                     },
                     NewEvent {
                         kind: EventType::StepSucceeded,
@@ -887,7 +952,32 @@ impl Greenlight {
                 )
             }
         };
+        if cap_remaining.is_none() && approval.proposed_spend.is_some() {
+            cap_remaining = Some(self.remaining_cap(&member.workspace_id, now).await?.1);
+        }
+        let history = HistoryEntry {
+            workflow: record.run.workflow.clone(),
+            gate: step.key.to_string(),
+            step_id: id.to_string(),
+            at: now,
+            proposal: original,
+            proposal_digest: approval.proposal_digest.clone(),
+            verdict: req.verdict,
+            feedback: decision.feedback.clone(),
+            comment: decision.comment.clone(),
+            edited_proposal: edited.clone(),
+            edited_proposal_digest: edited_digest.clone(),
+            actor: member.actor(),
+            brief_budget_usd: crate::approver::brief_budget(&record.run.brief),
+            spend_cap_remaining_usd: cap_remaining.map(Money::usd),
+            prediction: approval.suggestion.as_ref().map(|s| ShadowPrediction {
+                predicted_verdict: s.predicted_verdict.clone(),
+                confidence: s.confidence,
+            }),
+            synthetic: false,
+        };
         let write = DecisionWrite {
+            history,
             workspace_id: member.workspace_id.clone(),
             step_id: id.clone(),
             decision: decision.clone(),
@@ -911,13 +1001,15 @@ impl Greenlight {
         match self.d.store.apply_decision(&write).await? {
             DecisionApplied::Applied { cancelled } => {
                 info!(verdict = ?req.verdict, cancelled = cancelled.len(), "decision recorded");
+                self.models
+                    .forget(&member.workspace_id, &record.run.workflow, step.key.as_str());
                 fault_point!(self, faults::DECISION_AFTER_COMMIT);
                 (self.d.resume_hint)();
                 self.changed(id.run_id());
             }
             DecisionApplied::OverCap { remaining } => {
                 return Err(Error::SpendCapExceeded {
-                    proposed: approval.proposed_spend.unwrap_or_default(),
+                    proposed: spend.unwrap_or_default(),
                     remaining,
                 });
             }
@@ -1305,6 +1397,15 @@ impl Greenlight {
                 .get("title")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            suggestion: self
+                .suggest(
+                    &record.run,
+                    step,
+                    &gate.target_output_field,
+                    &proposal,
+                    spend.map(|(t, _)| t),
+                )
+                .await,
         };
         let events = vec![NewEvent {
             kind: EventType::ApprovalRequested,
@@ -1319,7 +1420,7 @@ impl Greenlight {
             .d
             .store
             .open_gate(&OpenGate {
-                approval,
+                approval: approval.clone(),
                 task_token: token,
                 events,
             })
@@ -1327,6 +1428,9 @@ impl Greenlight {
             .map_err(retryable)?;
         if opened == GateOpened::AlreadyDecided {
             (self.d.resume_hint)();
+        }
+        if opened == GateOpened::Waiting && approval.suggestion.is_some() {
+            self.maybe_auto_approve(&approval).await;
         }
         Ok(json!({"run_id": record.run.id, "step_key": key, "gate": format!("{opened:?}")}))
     }

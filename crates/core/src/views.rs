@@ -3,7 +3,7 @@
 use crate::model::*;
 use crate::money::Money;
 use crate::time::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 fn usd(m: Money) -> f64 {
@@ -77,7 +77,75 @@ pub struct Card {
     pub created_at: Timestamp,
     pub proposal_digest: String,
     pub decision: Option<Decision>,
-    pub suggestion: Option<Value>,
+    /// The approver agent's view, when it has one.
+    pub suggestion: Option<Suggestion>,
+}
+
+/// The approver agent's view of a card (API.md): its predicted verdict
+/// with the confidence and the reasons and, for a predicted rejection, the
+/// proposal edited where its rules could, with what they could not do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Suggestion {
+    /// `approve` or `reject`.
+    pub predicted_verdict: String,
+    /// The probability of the predicted verdict, 0.5–1.0.
+    pub confidence: f64,
+    /// The proposal with the pre-edits, for a predicted rejection the rules could address.
+    pub edited_proposal: Option<Value>,
+    /// The edit's own digest.
+    pub edited_proposal_digest: Option<String>,
+    /// Why, in words: the features that weighed most, and past feedback of
+    /// similar rejected proposals, quoted.
+    pub reasons: Vec<String>,
+    /// The edits made.
+    #[serde(default)]
+    pub edits: Vec<String>,
+    /// What the learnt reasons ask for that no rule could do.
+    #[serde(default)]
+    pub could_not: Vec<String>,
+    /// The feedback of the most similar rejected proposals.
+    #[serde(default)]
+    pub similar_feedback: Vec<PastFeedbackView>,
+    /// The brand's written rules the proposal breaks: such a card is never auto-approved.
+    #[serde(default)]
+    pub rule_breaks: Vec<String>,
+    /// Decisions at this gate the model learnt from.
+    pub learnt_from: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PastFeedbackView {
+    pub feedback: String,
+    pub at: String,
+}
+
+/// Per gate: what the approver agent learnt from and how well it agreed
+/// with people (`GET /api/approver/stats`).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GateStats {
+    pub workflow: String,
+    pub gate: String,
+    pub gate_label: String,
+    /// Decisions kept for this gate (the training data), and how many were rejections.
+    pub decisions: usize,
+    pub rejected: usize,
+    /// Decisions the current model learnt from (0: too few to learn yet).
+    pub learnt_from: usize,
+    /// Decisions made while a prediction was on the card (shadow mode).
+    pub predicted: usize,
+    /// Of those, the share where the prediction matched the decision.
+    pub agreement: Option<f64>,
+    /// Of the predicted rejections, the share people rejected.
+    pub precision: Option<f64>,
+    /// Of people's rejections, the share predicted.
+    pub recall: Option<f64>,
+    /// Decisions the agent made itself.
+    pub auto_approved: usize,
+    /// The gate's auto-approve setting: `null` when off.
+    pub auto_approve: Option<crate::model::AutoApprove>,
 }
 
 #[derive(Debug, Clone, Serialize)]

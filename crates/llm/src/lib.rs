@@ -11,6 +11,9 @@
 //! - [`LlmAgents`], the core's `AgentRunner` with a model behind each agent
 //!   (the offline agent gives the prompt and the output's schema; the
 //!   model's answer is checked against it and put under the brand's rules).
+//! - [`LlmEditor`], the core's `ProposalEditor`: the approver agent's
+//!   pre-edits rewritten by the model from the past feedback, in the
+//!   proposal's shape.
 //!
 //! Nothing here panics on what a server or a model sends; every failure is
 //! an error whose message says what happened, and none carries a key.
@@ -18,6 +21,7 @@
 mod agents;
 pub mod answer;
 mod anthropic;
+mod editor;
 mod enforce;
 mod retry;
 mod studio;
@@ -27,6 +31,7 @@ pub use anthropic::{
     ANTHROPIC_VERSION, AnthropicClient, AnthropicConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL, DEFAULT_TIMEOUT, Llm, LlmError, LlmRequest, LlmResponse, parse_messages_response,
 };
+pub use editor::{EDITOR_SYSTEM, LlmEditor, edit_prompt};
 pub use enforce::{CATEGORIES, usd};
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};
 pub use studio::{

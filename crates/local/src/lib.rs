@@ -8,11 +8,11 @@ mod adapters;
 mod seed;
 
 pub use adapters::{FileBlobs, LOCAL_FUNCTION_PREFIX, local_function_table};
-pub use seed::{SeedError, seed_from_dir};
+pub use seed::{SeedError, parse_history, seed_from_dir};
 
 use adapters::{EngineOrchestrator, Finalizer, LateInvoker, OfflineAgents};
 use anyhow::Context;
-use greenlight_core::ports::AgentRunner;
+use greenlight_core::ports::{AgentRunner, ProposalEditor};
 use greenlight_core::recipes::RecipeBook;
 use greenlight_core::{Config, Deps, Greenlight, RunId, SystemClock};
 use greenlight_engine::Engine;
@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 /// How to start the embedded runtime.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub data_dir: PathBuf,
     /// Where to seed sample workspaces from on first start; `None` seeds nothing.
@@ -45,6 +45,9 @@ pub struct Options {
     /// How many paused runs the engine keeps in memory; older ones are
     /// parked and replayed from the journal when a gate is decided.
     pub live_paused: usize,
+    /// The approver agent's proposal editor instead of the one `agents`
+    /// implies (tests use a scripted one).
+    pub editor: Option<Arc<dyn ProposalEditor>>,
 }
 
 /// Which agents a runtime runs.
@@ -72,12 +75,17 @@ impl AgentsMode {
 
 /// Builds the agents `mode` names, reading the clients' configuration from
 /// the environment once, and logs which (never the key).
-pub fn build_agents(mode: AgentsMode) -> anyhow::Result<Arc<dyn AgentRunner>> {
-    use greenlight_llm::{AnthropicClient, LlmAgents, LocalStudio, Studio, StudioClient};
+/// A proposal editor for the approver agent's pre-edits.
+pub type Editor = Arc<dyn ProposalEditor>;
+
+/// The agents, and the approver agent's proposal editor (the same model;
+/// none offline, where the agent's rules make the edits they can).
+pub fn build_agents(mode: AgentsMode) -> anyhow::Result<(Arc<dyn AgentRunner>, Option<Editor>)> {
+    use greenlight_llm::{AnthropicClient, LlmAgents, LlmEditor, LocalStudio, Studio, StudioClient};
     match mode {
         AgentsMode::Offline => {
             info!("agents: the offline model (set ANTHROPIC_API_KEY to use the Anthropic API)");
-            Ok(Arc::new(OfflineAgents))
+            Ok((Arc::new(OfflineAgents), None))
         }
         AgentsMode::Anthropic => {
             let llm = AnthropicClient::from_env().context("configuring the Anthropic API client")?;
@@ -97,7 +105,11 @@ pub fn build_agents(mode: AgentsMode) -> anyhow::Result<Arc<dyn AgentRunner>> {
                 studio = %studio_name,
                 "agents: the Anthropic Messages API"
             );
-            Ok(Arc::new(LlmAgents::new(Arc::new(llm), Some(studio))))
+            let llm = Arc::new(llm);
+            Ok((
+                Arc::new(LlmAgents::new(llm.clone(), Some(studio))),
+                Some(Arc::new(LlmEditor::new(llm))),
+            ))
         }
     }
 }
@@ -117,6 +129,7 @@ impl Options {
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from),
             live_paused: greenlight_engine::DEFAULT_LIVE_PAUSED,
+            editor: None,
         }
     }
 }
@@ -173,10 +186,13 @@ impl Local {
         // Live streams subscribe here; a send with no subscriber is dropped.
         let (live, _) = tokio::sync::broadcast::channel::<RunId>(1024);
         let announce = live.clone();
+        let (agents, built_editor) = build_agents(opts.agents)?;
+        let editor = opts.editor.clone().or(built_editor);
         let app = Arc::new(Greenlight::new(Deps {
             store: Arc::new(store.clone()),
             orchestrator: Arc::new(EngineOrchestrator(engine.clone())),
-            agents: build_agents(opts.agents)?,
+            agents,
+            editor,
             blobs: Arc::new(FileBlobs::new(opts.data_dir.join("blobs"))),
             clock: Arc::new(SystemClock),
             recipes: book,

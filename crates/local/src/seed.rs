@@ -1,10 +1,11 @@
 //! Seeding sample workspaces from `samplesdata/workspaces/<id>/` on first start.
 
 use greenlight_core::ids::{MemberId, WorkspaceId};
-use greenlight_core::model::{Member, Workspace};
+use greenlight_core::model::{Actor, ApproverSettings, HistoryEntry, Member, Verdict, Workspace};
 use greenlight_core::money::Money;
 use greenlight_core::ports::Store;
 use greenlight_core::service::token_hash;
+use greenlight_core::time::Timestamp;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,74 @@ struct WorkspaceFile {
     name: String,
     spend_cap_usd: f64,
     members: Vec<MemberFile>,
+    /// Auto-approve opt-ins; none unless written here.
+    #[serde(default)]
+    approver: Option<ApproverSettings>,
+}
+
+/// `decision-history.json`: past decisions for the approver agent to learn from.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryFile {
+    /// Invented decisions (the sample brands' are).
+    synthetic: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    about: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    seed: Option<u64>,
+    decisions: Vec<HistoryDecision>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryDecision {
+    workflow: String,
+    gate: String,
+    at: String,
+    proposal: serde_json::Value,
+    verdict: Verdict,
+    feedback: Option<String>,
+    comment: Option<String>,
+    actor: Actor,
+    brief_budget_usd: Option<f64>,
+    spend_cap_remaining_usd: Option<f64>,
+}
+
+/// The decisions of a `decision-history.json`, as history entries.
+pub fn parse_history(path: &Path, text: &str) -> Result<Vec<HistoryEntry>, SeedError> {
+    let file: HistoryFile = serde_json::from_str(text).map_err(|e| file_err(path, e))?;
+    file.decisions
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let at = Timestamp::parse(&d.at).ok_or_else(|| {
+                file_err(
+                    path,
+                    format!("decisions[{i}].at: `{}` is not an RFC 3339 time", d.at),
+                )
+            })?;
+            Ok(HistoryEntry {
+                step_id: format!("sample.{}.{}.{i:05}", d.workflow, d.gate),
+                workflow: d.workflow,
+                gate: d.gate,
+                at,
+                proposal_digest: greenlight_core::proposal::digest(&d.proposal),
+                proposal: d.proposal,
+                verdict: d.verdict,
+                feedback: d.feedback,
+                comment: d.comment,
+                edited_proposal: None,
+                edited_proposal_digest: None,
+                actor: d.actor,
+                brief_budget_usd: d.brief_budget_usd,
+                spend_cap_remaining_usd: d.spend_cap_remaining_usd,
+                prediction: None,
+                synthetic: file.synthetic,
+            })
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -91,6 +160,17 @@ pub async fn seed_from_dir(store: &dyn Store, dir: &Path, with_dev_tokens: bool)
             store.put_member(&member).await?;
             if let (Some(token), true) = (m.dev_token, with_dev_tokens) {
                 store.put_token(&token_hash(&token), &member, true).await?;
+            }
+        }
+        if let Some(settings) = &file.approver {
+            store.put_approver_settings(&id, settings).await?;
+        }
+        let history_path = ws_dir.join("decision-history.json");
+        if history_path.is_file() {
+            let text = std::fs::read_to_string(&history_path).map_err(|e| file_err(&history_path, e))?;
+            let entries = parse_history(&history_path, &text)?;
+            for chunk in entries.chunks(200) {
+                store.add_history(&id, chunk).await?;
             }
         }
         seeded += 1;

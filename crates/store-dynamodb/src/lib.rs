@@ -14,6 +14,8 @@
 //! | reservation | `RUN#<run>` | `RESERVATION#<step id>` |
 //! | month's spend | `WS#<ws>` | `SPEND#<yyyy-mm>` (one aggregate, `ADD`ed under a condition) |
 //! | audit | `WS#<ws>#AUDIT` | `<at>#<id>` |
+//! | decision history | `WS#<ws>#DECISIONS#<workflow>#<gate>` | `<at>#<step id>` |
+//! | approver settings | `WS#<ws>` | `APPROVER` |
 //!
 //! Every write that must be atomic is one `TransactWriteItems` with
 //! conditions; reads that decide a write are strongly consistent. A
@@ -58,6 +60,18 @@ fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E
 
 fn run_pk(run: &RunId) -> String {
     format!("RUN#{run}")
+}
+
+fn history_pk(ws: &WorkspaceId, workflow: &str, gate: &str) -> String {
+    format!("WS#{ws}#DECISIONS#{workflow}#{gate}")
+}
+
+fn history_item(ws: &WorkspaceId, e: &HistoryEntry) -> Res<Item> {
+    let mut item = Item::new();
+    item.insert("PK".into(), s(history_pk(ws, &e.workflow, &e.gate)));
+    item.insert("SK".into(), s(format!("{}#{}", e.at, e.step_id)));
+    item.insert("body".into(), s(serde_json::to_string(e).map_err(corrupt)?));
+    Ok(item)
 }
 
 fn ws_pk(ws: &WorkspaceId) -> String {
@@ -967,6 +981,7 @@ impl Store for DynamoStore {
                 audit.insert("text".into(), s(t));
             }
             items.push(self.put(audit, Some("attribute_not_exists(PK)")));
+            items.push(self.put(history_item(&w.workspace_id, &w.history)?, None));
             let mut resume = Item::new();
             resume.insert("PK".into(), s(&pk));
             resume.insert("SK".into(), s(format!("RESUME#{key}")));
@@ -1352,6 +1367,82 @@ impl Store for DynamoStore {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),
             }
+        }
+    }
+
+    async fn add_history(&self, ws: &WorkspaceId, entries: &[HistoryEntry]) -> Res<()> {
+        for e in entries {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(history_item(ws, e)?))
+                .condition_expression("attribute_not_exists(PK)")
+                .send()
+                .await;
+            match put {
+                Ok(_) => {}
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+                Err(err) => return Err(unavailable(err)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_history(
+        &self,
+        ws: &WorkspaceId,
+        workflow: &str,
+        gate: &str,
+        page: &PageRequest,
+    ) -> Res<Page<HistoryEntry>> {
+        let (items, next_cursor) = self
+            .page(
+                None,
+                "PK",
+                &history_pk(ws, workflow, gate),
+                ws,
+                &format!("history:{workflow}:{gate}"),
+                &["PK", "SK"],
+                page,
+                &|_| true,
+            )
+            .await?;
+        let entries = items
+            .iter()
+            .map(|i| json_of(get_s(i, "body")?))
+            .collect::<Res<_>>()?;
+        Ok(Page {
+            items: entries,
+            next_cursor,
+        })
+    }
+
+    async fn put_approver_settings(&self, ws: &WorkspaceId, settings: &ApproverSettings) -> Res<()> {
+        let mut item = Item::new();
+        item.insert("PK".into(), s(ws_pk(ws)));
+        item.insert("SK".into(), s("APPROVER"));
+        item.insert(
+            "body".into(),
+            s(serde_json::to_string(settings).map_err(corrupt)?),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn approver_settings(&self, ws: &WorkspaceId) -> Res<ApproverSettings> {
+        match self.get(&ws_pk(ws), "APPROVER").await? {
+            Some(i) => json_of(get_s(&i, "body")?),
+            None => Ok(ApproverSettings::default()),
         }
     }
 

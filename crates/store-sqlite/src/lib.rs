@@ -63,6 +63,17 @@ struct Cursor {
     b: String,
 }
 
+/// Keeps a decision in the history; one already kept under its key stays.
+fn insert_history(tx: &rusqlite::Transaction<'_>, ws: &WorkspaceId, e: &HistoryEntry) -> Res<()> {
+    tx.execute(
+        "INSERT INTO decision_history (workspace_id, workflow, gate, at, step_id, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO NOTHING",
+        params![ws.as_str(), e.workflow, e.gate, e.at.to_string(), e.step_id, to_json(e)?],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
 fn encode_cursor(ws: &WorkspaceId, list: &str, a: &str, b: &str) -> String {
     let c = Cursor {
         w: ws.to_string(),
@@ -829,6 +840,7 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(db_err)?;
+            insert_history(tx, &w.workspace_id, &w.history)?;
             tx.execute(
                 "INSERT INTO resumes (step_id, task_token, action) VALUES (?1, ?2, ?3)
                  ON CONFLICT (step_id) DO UPDATE SET task_token = excluded.task_token, action = excluded.action, done = 0, attempts = 0",
@@ -1178,6 +1190,93 @@ impl Store for SqliteStore {
             ids.into_iter()
                 .map(|i| RunId::parse(i).map_err(corrupt))
                 .collect()
+        })
+        .await
+    }
+
+    async fn add_history(&self, ws: &WorkspaceId, entries: &[HistoryEntry]) -> Res<()> {
+        let (ws, entries) = (ws.clone(), entries.to_vec());
+        self.tx(move |tx| {
+            for e in &entries {
+                insert_history(tx, &ws, e)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_history(
+        &self,
+        ws: &WorkspaceId,
+        workflow: &str,
+        gate: &str,
+        page: &PageRequest,
+    ) -> Res<Page<HistoryEntry>> {
+        let (ws, workflow, gate, page) = (ws.clone(), workflow.to_string(), gate.to_string(), page.clone());
+        self.tx(move |tx| {
+            let list = format!("history:{workflow}:{gate}");
+            let after = decode_cursor(&ws, &list, &page.cursor)?;
+            let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT at, step_id, body FROM decision_history
+                     WHERE workspace_id = ?1 AND workflow = ?2 AND gate = ?3 AND (at < ?4 OR (at = ?4 AND step_id < ?5))
+                     ORDER BY at DESC, step_id DESC LIMIT ?6",
+                )
+                .map_err(db_err)?;
+            let rows: Vec<(String, String, String)> = stmt
+                .query_map(
+                    params![ws.as_str(), workflow, gate, a, b, (page.limit + 1) as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            let more = rows.len() > page.limit;
+            let mut items = Vec::new();
+            let mut last = None;
+            for (at, step_id, body) in rows.into_iter().take(page.limit) {
+                items.push(from_json::<HistoryEntry>(&body)?);
+                last = Some((at, step_id));
+            }
+            let next_cursor = match (more, last) {
+                (true, Some((at, step_id))) => Some(encode_cursor(&ws, &list, &at, &step_id)),
+                _ => None,
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn put_approver_settings(&self, ws: &WorkspaceId, settings: &ApproverSettings) -> Res<()> {
+        let (ws, body) = (ws.clone(), to_json(settings)?);
+        self.tx(move |tx| {
+            tx.execute(
+                "INSERT INTO approver_settings (workspace_id, body) VALUES (?1, ?2)
+                 ON CONFLICT (workspace_id) DO UPDATE SET body = excluded.body",
+                params![ws.as_str(), body],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn approver_settings(&self, ws: &WorkspaceId) -> Res<ApproverSettings> {
+        let ws = ws.clone();
+        self.tx(move |tx| {
+            let body: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM approver_settings WHERE workspace_id = ?1",
+                    [ws.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            match body {
+                Some(b) => from_json(&b),
+                None => Ok(ApproverSettings::default()),
+            }
         })
         .await
     }

@@ -169,3 +169,20 @@ CREATE TABLE IF NOT EXISTS kept_responses (
     PRIMARY KEY (workspace_id, member_id, key)
 );
 CREATE INDEX IF NOT EXISTS kept_responses_expiry ON kept_responses (expires_at);
+
+-- The decision history: the approver agent's training data, per gate.
+CREATE TABLE IF NOT EXISTS decision_history (
+    workspace_id  TEXT NOT NULL,
+    workflow      TEXT NOT NULL,
+    gate          TEXT NOT NULL,
+    at            TEXT NOT NULL,
+    step_id       TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, workflow, gate, at, step_id)
+);
+
+-- A workspace's approver agent settings (auto-approve opt-ins).
+CREATE TABLE IF NOT EXISTS approver_settings (
+    workspace_id  TEXT PRIMARY KEY,
+    body          TEXT NOT NULL
+);
