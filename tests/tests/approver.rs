@@ -159,6 +159,8 @@ async fn a_pattern_rejected_before_is_predicted_with_its_feedback_and_the_edit_r
         .find(|g| g["gate"] == "publish_gate" && g["workflow"] == "campaign-launch")
         .unwrap();
     assert_eq!(g["decisions"], 49, "{g}");
+    // The approval with an edit taught both ways: the edit approved, the original not.
+    assert_eq!(g["learnt_from"], 50, "{g}");
     assert_eq!(g["predicted"], 1, "{g}");
     assert_eq!(g["agreement"], 0.0, "{g}");
     assert_eq!(g["precision"], 0.0, "{g}");
@@ -398,6 +400,18 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
     let run = app.wait_gates(&fran, &holiday, 4).await;
     let c = card(&app, &fran, &step_id(&run, "ad_spend_gate")).await;
     assert_eq!(c["required_role"], "ops-lead");
+    // It would have qualified but for the role.
+    assert_eq!(
+        c["suggestion"]["predicted_verdict"], "approve",
+        "{:#}",
+        c["suggestion"]
+    );
+    assert!(
+        c["suggestion"]["confidence"].as_f64().unwrap() >= 0.9,
+        "{:#}",
+        c["suggestion"]
+    );
+    assert_eq!(c["suggestion"]["rule_breaks"], json!([]), "{:#}", c["suggestion"]);
     // Spring linen's $300 needs no role: approved, and reserved against the cap.
     let spring = app
         .start(
@@ -418,7 +432,9 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
         "a role gate is never auto-approved"
     );
 
-    // The spend cap: a workspace with $200 a month left gets no $300 auto-approval.
+    // The spend cap: a workspace with $200 a month left gets no $300
+    // auto-approval. (Spend beyond what is left is a rule break the agent
+    // sees before it decides; `decide`'s own cap check stands behind it.)
     let tight = fresh_workspace(&app, "tight", 200.0).await;
     let tight_fran = tok("tight", FRAN);
     approving_history(&app, &tight, &tight_fran).await;
@@ -434,6 +450,12 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let run = app.run(&tight_fran, run["run_id"].as_str().unwrap()).await;
     assert_eq!(step(&run, "ad_spend_gate")["status"], "waiting_for_approval");
+    let c = card(&app, &tight_fran, &step_id(&run, "ad_spend_gate")).await;
+    assert!(
+        c["suggestion"]["rule_breaks"].to_string().contains("monthly cap"),
+        "{:#}",
+        c["suggestion"]
+    );
     let (_, audit) = app.get(&tight_fran, "/api/audit?limit=200").await;
     assert!(
         audit["entries"]
@@ -453,6 +475,15 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
         .find(|g| g["gate"] == "ad_spend_gate")
         .unwrap();
     assert_eq!(spend["auto_approved"], 1, "{spend}");
+    // Its own approvals are not training data.
+    let listings = stats["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["gate"] == "listings_gate")
+        .unwrap();
+    assert_eq!(listings["decisions"], 31, "{listings}");
+    assert_eq!(listings["learnt_from"], 30, "{listings}");
     assert_eq!(spend["auto_approve"]["spend"], true);
 }
 

@@ -227,8 +227,11 @@ export async function mount(ctx) {
     const edit = card.suggestion && card.suggestion.edited_proposal !== null && card.suggestion.edited_proposal !== undefined
       ? card.suggestion.edited_proposal
       : null;
+    // The edit may commit less spend than the proposal (scaled to the cap's
+    // remainder): only the role blocks it here; the server checks the cap.
+    const editBlocked = roleMissing;
     const approveEdit = edit === null ? null
-      : h('button', { type: 'button', class: 'button green-outline approve-edit', 'aria-describedby': blocked ? 'approve-blocked' : null }, 'Approve the agent\'s edit');
+      : h('button', { type: 'button', class: 'button green-outline approve-edit', 'aria-describedby': editBlocked ? 'approve-blocked' : null }, 'Approve the agent\'s edit');
     const controls = [approve, withComment, reject, sendApproval, sendRejection, cancelApproval, cancelRejection, comment, feedback];
     if (approveEdit) controls.push(approveEdit);
 
@@ -273,7 +276,7 @@ export async function mount(ctx) {
         sendRejection.disabled = !canSendRejection();
         approve.disabled = !!blocked;
         withComment.disabled = !!blocked;
-        if (approveEdit) approveEdit.disabled = !!blocked;
+        if (approveEdit) approveEdit.disabled = editBlocked;
         sendApproval.disabled = !!blocked;
         reject.disabled = roleMissing;
       }
@@ -365,7 +368,7 @@ export async function mount(ctx) {
     });
     if (approveEdit) {
       approveEdit.addEventListener('click', () => {
-        if (blocked) return;
+        if (editBlocked) return;
         // The edit goes out instead of the proposal; the digest still binds what was shown.
         decide('approve', { edited_proposal: edit });
       });

@@ -432,7 +432,7 @@ async fn outbox(
 }
 
 #[utoipa::path(get, path = "/api/approver/stats", tag = "approver",
-    responses((status = 200, description = "Per gate: decisions learnt from, agreement, precision and recall of predicted rejections (shadow mode), auto-approvals and the auto-approve setting", body = ApproverStats), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
+    responses((status = 200, description = "Per gate: decisions learnt from, agreement, precision and recall of predicted rejections (shadow mode), auto-approvals and the auto-approve setting", body = ApproverStats), (status = 400, description = "A query parameter this endpoint does not take", body = ErrorBody), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn approver_stats(
     State(app): State<AppState>,
     Caller(member): Caller,

@@ -261,22 +261,43 @@ fn scale_spend(v: &mut Value, factor: f64) -> f64 {
     let mut total = 0.0;
     if let Value::Array(items) = v {
         for item in items {
-            let (Some(daily), Some(days)) = (
-                item.get("daily_budget_usd").and_then(Value::as_f64),
-                item.get("days").and_then(Value::as_f64),
-            ) else {
-                continue;
-            };
-            let new_daily = (daily * factor).floor().max(1.0);
-            let new_total = new_daily * days;
-            total += new_total;
-            if let Value::Object(m) = item {
-                m.insert("daily_budget_usd".into(), json!(new_daily as i64));
-                m.insert("total_usd".into(), json!(new_total as i64));
+            let daily = item.get("daily_budget_usd").and_then(Value::as_f64);
+            let days = item.get("days").and_then(Value::as_f64);
+            let Value::Object(m) = item else { continue };
+            match (daily, days) {
+                (Some(daily), Some(days)) => {
+                    // Whole dollars, down; never above what it was.
+                    let mut new_daily = (daily * factor).floor();
+                    if new_daily < 1.0 {
+                        new_daily = daily.min(1.0);
+                    }
+                    let new_total = new_daily * days;
+                    total += new_total;
+                    m.insert("daily_budget_usd".into(), money_value(new_daily));
+                    if m.contains_key("total_usd") {
+                        m.insert("total_usd".into(), money_value(new_total));
+                    }
+                }
+                _ => {
+                    if let Some(t) = m.get("total_usd").and_then(Value::as_f64) {
+                        let new_total = (t * factor).floor();
+                        total += new_total;
+                        m.insert("total_usd".into(), money_value(new_total));
+                    }
+                }
             }
         }
     }
     total
+}
+
+/// Whole dollars as an integer, like the agents write them; cents as a decimal.
+fn money_value(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
 }
 
 fn contains_text(v: &Value, term: &str) -> bool {

@@ -72,19 +72,37 @@ pub(crate) fn brief_budget(brief: &Value) -> Option<f64> {
     Some(per_day * days)
 }
 
-fn example_of(e: &HistoryEntry) -> ml::Example {
-    ml::Example {
-        proposal: e.proposal.clone(),
+/// What a past decision teaches: its proposal with the verdict; for an
+/// approval that sent an edit, the edit approved and the original as shown
+/// not. The agent's own decisions teach nothing (it would learn from itself).
+fn examples_of(e: &HistoryEntry) -> Vec<ml::Example> {
+    if e.actor.member_id == APPROVER_AGENT {
+        return Vec::new();
+    }
+    let example = |proposal: &Value, verdict: ml::Verdict| ml::Example {
+        proposal: proposal.clone(),
         context: ml::SpendContext {
             brief_budget_usd: e.brief_budget_usd,
             cap_remaining_usd: e.spend_cap_remaining_usd,
         },
-        verdict: match e.verdict {
-            Verdict::Approved => ml::Verdict::Approve,
-            Verdict::Rejected => ml::Verdict::Reject,
-        },
-        feedback: e.feedback.clone(),
+        verdict,
+        feedback: e.feedback.clone().or_else(|| e.comment.clone()),
         at: e.at.to_string(),
+    };
+    match (e.verdict, &e.edited_proposal) {
+        (Verdict::Approved, Some(edit)) => vec![
+            example(edit, ml::Verdict::Approve),
+            ml::Example {
+                feedback: Some(
+                    e.comment
+                        .clone()
+                        .unwrap_or_else(|| "Approved only as edited.".to_string()),
+                ),
+                ..example(&e.proposal, ml::Verdict::Reject)
+            },
+        ],
+        (Verdict::Approved, None) => vec![example(&e.proposal, ml::Verdict::Approve)],
+        (Verdict::Rejected, _) => vec![example(&e.proposal, ml::Verdict::Reject)],
     }
 }
 
@@ -175,7 +193,7 @@ impl Greenlight {
                 serde_json::from_value(workspace.data).map_err(|e| {
                     Error::Unavailable(format!("the brand data of workspace {ws} does not load: {e}"))
                 })?;
-            let examples: Vec<ml::Example> = history.iter().map(example_of).collect();
+            let examples: Vec<ml::Example> = history.iter().flat_map(examples_of).collect();
             match ml::Model::train(&data.brand, &examples) {
                 Ok(m) => {
                     info!(workspace = %ws, workflow, gate, learnt_from = m.learnt_from, "approver model trained");
@@ -232,6 +250,16 @@ impl Greenlight {
         let mut edits = edit.as_ref().map(|e| e.edits.clone()).unwrap_or_default();
         let mut could_not = edit.as_ref().map(|e| e.could_not.clone()).unwrap_or_default();
         let mut after = edit.as_ref().and_then(|e| e.after.clone());
+        // The rules' edit must pass what an approver's would.
+        if let Some(e) = &edited
+            && let Err(err) = check_rewrite(field, proposal, e)
+        {
+            warn!(run_id = %run.id, gate, error = %err, "the rules' edit was dropped");
+            could_not.push(format!("make its edits ({}): {err}", edits.join("; ")));
+            edits.clear();
+            edited = None;
+            after = None;
+        }
         let mut reasons: Vec<String> = p
             .weighed
             .iter()
@@ -533,7 +561,7 @@ pub fn evaluate_history(
     entries: &[HistoryEntry],
     train_share: f64,
 ) -> Result<ml::Evaluation, ml::TrainError> {
-    let examples: Vec<ml::Example> = entries.iter().map(example_of).collect();
+    let examples: Vec<ml::Example> = entries.iter().flat_map(examples_of).collect();
     ml::evaluate(brand, &examples, train_share)
 }
 

@@ -282,12 +282,37 @@ mod tests {
     }
 }
 
-/// Checks an approver's edit against the shape of the proposal it edits
-/// (the gate's output schema): the same JSON types, the same object keys
-/// (none added, none missing), arrays no longer than the original's with
-/// each element shaped like the original's, and text non-blank where the
-/// original's was. The error names the field: `post_caption.hashtags[2]`.
+/// Fields an edit may not change: who and what the proposal is about, and
+/// where it goes.
+pub const FIXED_IN_EDITS: [&str; 11] = [
+    "product_id",
+    "product_name",
+    "creator_id",
+    "handle",
+    "name",
+    "platform",
+    "placement",
+    "asset_url",
+    "audience",
+    "audience_interests",
+    "past_collaboration",
+];
+
+/// Checks an approver's edit against the proposal it edits (the gate's
+/// output schema is the proposal's shape): the same JSON types and object
+/// keys (none added, none missing), lists no longer, each element shaped
+/// like the original's, text non-blank where the original's was, the
+/// [`FIXED_IN_EDITS`] fields unchanged, no number higher than it was, each
+/// campaign's `total_usd` its daily budget × days, and not more than twice
+/// the original's size. The error names the field: `post_caption.hashtags[2]`.
 pub fn check_edit(field: &str, original: &Value, edited: &Value) -> Result<(), String> {
+    let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or(usize::MAX);
+    let (was, is) = (size(original), size(edited));
+    if is > was.saturating_mul(2).saturating_add(4096) {
+        return Err(format!(
+            "{field} is {is} bytes, against the proposal's {was}: an edit trims and rewords, it does not grow"
+        ));
+    }
     check_shape(field, original, edited)
 }
 
@@ -312,7 +337,22 @@ fn check_shape(path: &str, original: &Value, edited: &Value) -> Result<(), Strin
                 return Err(format!("{path}.{k} is missing"));
             }
             for (k, ov) in o {
+                if FIXED_IN_EDITS.contains(&k.as_str()) && e[k] != *ov {
+                    return Err(format!(
+                        "{path}.{k} may not change in an edit: it says who or what the proposal is about"
+                    ));
+                }
                 check_shape(&format!("{path}.{k}"), ov, &e[k])?;
+            }
+            let num = |k: &str| e.get(k).and_then(Value::as_f64);
+            if let (Some(daily), Some(days), Some(total)) =
+                (num("daily_budget_usd"), num("days"), num("total_usd"))
+                && (daily * days - total).abs() > 0.005
+            {
+                return Err(format!(
+                    "{path}.total_usd must be daily_budget_usd × days ({})",
+                    daily * days
+                ));
             }
             Ok(())
         }
@@ -338,11 +378,15 @@ fn check_shape(path: &str, original: &Value, edited: &Value) -> Result<(), Strin
             }
             Ok(())
         }
-        (Value::Number(_), Value::Number(e)) => match e.as_f64() {
-            Some(x) if x.is_finite() && x >= 0.0 => Ok(()),
+        (Value::Number(o), Value::Number(e)) => match (o.as_f64(), e.as_f64()) {
+            (Some(was), Some(x)) if x.is_finite() && x >= 0.0 && x <= was => Ok(()),
+            (Some(was), Some(x)) if x.is_finite() && x > was => Err(format!(
+                "{path} may only go down in an edit: it was {was}, not {x}"
+            )),
             _ => Err(format!("{path} must be a number of zero or more")),
         },
-        (Value::Null, _) => Ok(()),
+        (Value::Null, Value::Null) => Ok(()),
+        (Value::Null, e) => Err(format!("{path} must stay null, not {}", kind(e))),
         (o, e) if kind(o) == kind(e) => Ok(()),
         (o, e) => Err(format!("{path} must be {}, not {}", kind(o), kind(e))),
     }
@@ -391,6 +435,53 @@ mod edit_tests {
                 &json!([{"daily_budget_usd": -1}])
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn an_edit_cannot_raise_spend_retarget_or_grow() {
+        let o = json!([{"name": "Spring", "placement": "pinterest", "daily_budget_usd": 55, "days": 7,
+                        "total_usd": 385, "creative": {"headline": "Linen", "asset_url": "/api/runs/r/assets/a.svg"}}]);
+        let ok = json!([{"name": "Spring", "placement": "pinterest", "daily_budget_usd": 40, "days": 7,
+                         "total_usd": 280, "creative": {"headline": "Soft linen", "asset_url": "/api/runs/r/assets/a.svg"}}]);
+        assert_eq!(check_edit("campaigns", &o, &ok), Ok(()));
+        let mut raised = ok.clone();
+        raised[0]["daily_budget_usd"] = json!(5000);
+        assert_eq!(
+            check_edit("campaigns", &o, &raised),
+            Err("campaigns[0].daily_budget_usd may only go down in an edit: it was 55, not 5000".into())
+        );
+        let mut total = ok.clone();
+        total[0]["total_usd"] = json!(100);
+        assert_eq!(
+            check_edit("campaigns", &o, &total),
+            Err("campaigns[0].total_usd must be daily_budget_usd × days (280)".into())
+        );
+        let mut moved = ok.clone();
+        moved[0]["creative"]["asset_url"] = json!("https://elsewhere.example/x.png");
+        assert!(
+            check_edit("campaigns", &o, &moved)
+                .unwrap_err()
+                .contains("asset_url may not change")
+        );
+        let mut placed = ok.clone();
+        placed[0]["placement"] = json!("tiktok");
+        assert!(
+            check_edit("campaigns", &o, &placed)
+                .unwrap_err()
+                .contains("placement may not change")
+        );
+        assert!(
+            check_edit("x", &json!({"a": null}), &json!({"a": "now"}))
+                .unwrap_err()
+                .contains("must stay null")
+        );
+        let big = json!([{"name": "Spring", "placement": "pinterest", "daily_budget_usd": 40, "days": 7,
+                          "total_usd": 280, "creative": {"headline": "x".repeat(10_000), "asset_url": "/api/runs/r/assets/a.svg"}}]);
+        assert!(
+            check_edit("campaigns", &o, &big)
+                .unwrap_err()
+                .contains("does not grow")
         );
     }
 }

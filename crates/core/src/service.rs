@@ -1374,6 +1374,22 @@ impl Greenlight {
             over.then(|| p.required_role.clone())
         });
         let summary = proposal::summary(&gate.target_output_field, &proposal);
+        // A retried gate task finds its approval already open: the suggestion
+        // stays the one the card showed (and the history will record).
+        let existing = self.d.store.get_approval(&step_id).await.map_err(retryable)?;
+        let suggestion = match existing {
+            Some(a) => a.suggestion,
+            None => {
+                self.suggest(
+                    &record.run,
+                    step,
+                    &gate.target_output_field,
+                    &proposal,
+                    spend.map(|(t, _)| t),
+                )
+                .await
+            }
+        };
         let approval = Approval {
             step_id: step_id.clone(),
             workspace_id: record.run.workspace_id.clone(),
@@ -1397,15 +1413,7 @@ impl Greenlight {
                 .get("title")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            suggestion: self
-                .suggest(
-                    &record.run,
-                    step,
-                    &gate.target_output_field,
-                    &proposal,
-                    spend.map(|(t, _)| t),
-                )
-                .await,
+            suggestion,
         };
         let events = vec![NewEvent {
             kind: EventType::ApprovalRequested,

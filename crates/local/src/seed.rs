@@ -163,6 +163,9 @@ pub async fn seed_from_dir(store: &dyn Store, dir: &Path, with_dev_tokens: bool)
             }
         }
         if let Some(settings) = &file.approver {
+            let recipes = greenlight_core::recipes::RecipeBook::seeded().map_err(|e| file_err(&path, e))?;
+            greenlight_core::approver::check_settings(&recipes, settings)
+                .map_err(|e| file_err(&path, format!("approver.{e}")))?;
             store.put_approver_settings(&id, settings).await?;
         }
         let history_path = ws_dir.join("decision-history.json");
