@@ -6,46 +6,9 @@
 // directory), GREENLIGHT_CHROMIUM (the browser), GREENLIGHT_SCREENSHOTS (where
 // to write the PNGs). Prints one JSON line at the end: what it created.
 
-import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { BASE, expect, fail, fullShot, launch, step, watch as watchPage } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const BASE = need('GREENLIGHT_BASE_URL');
-const { chromium } = require(need('GREENLIGHT_PLAYWRIGHT'));
-const SHOTS = need('GREENLIGHT_SCREENSHOTS');
-mkdirSync(SHOTS, { recursive: true });
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) fail(`${name} is not set`);
-  return v;
-}
-
-function fail(message) {
-  console.error(`FAILED: ${message}`);
-  process.exit(1);
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-function step(message) {
-  console.log(`- ${message}`);
-}
-
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: need('GREENLIGHT_CHROMIUM'),
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: 60_000,
-  });
-} catch (e) {
-  fail(`the browser did not start: ${e.message}`);
-}
+const browser = await launch();
 
 const NOTES = 'Keep it calm. <script>alert("notes")</script><img src=x onerror=alert(1)>';
 const problems = [];
@@ -53,17 +16,7 @@ const result = {};
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   context.setDefaultTimeout(15_000);
-  const watch = (page, name) => {
-    // Any alert means injected script ran; any CSP violation or page error is a bug.
-    page.on('dialog', async (d) => { problems.push(`${name}: a dialog opened: ${d.message()}`); await d.dismiss(); });
-    page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) {
-        problems.push(`${name}: ${m.text()}`);
-      }
-    });
-    return page;
-  };
+  const watch = (page, name) => watchPage(page, name, problems);
 
   // ---- sign in -----------------------------------------------------------
   const queue = watch(await context.newPage(), 'approvals tab');
@@ -255,16 +208,6 @@ async function expectCount(locator, n, what) {
   throw new Error(`${what}: expected ${n}, saw ${seen}`);
 }
 
-// A screenshot of the whole page, taken with a viewport as tall as the page
-// (a full-page capture would clip sticky panels sized to the viewport).
-async function fullShot(page, name) {
-  const size = page.viewportSize();
-  const height = await page.evaluate(() => document.documentElement.scrollHeight);
-  await page.setViewportSize({ width: size.width, height: Math.max(size.height, height) });
-  await page.waitForTimeout(100);
-  await page.screenshot({ path: join(SHOTS, name) });
-  await page.setViewportSize(size);
-}
 
 function isYellow(fill) {
   // A yellow of any lightness: hue between amber and lemon, clearly not grey.

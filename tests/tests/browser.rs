@@ -24,33 +24,49 @@ fn tool(var: &str, what: &str) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_approves_and_rejects_in_a_real_browser() {
+/// Where screenshots go: `GREENLIGHT_SCREENSHOTS`, else a scratch directory.
+fn screenshots(scratch: &tempfile::TempDir) -> PathBuf {
+    std::env::var_os("GREENLIGHT_SCREENSHOTS")
+        .map(|d| repo().join(PathBuf::from(d)))
+        .unwrap_or_else(|| scratch.path().join("screenshots"))
+}
+
+/// Runs `tests/browser/<script>` against the app; fails with its stderr
+/// unless it succeeds. Answers its stdout.
+async fn browse(app: &TestApp, script: &str, shots: &std::path::Path, env: &[(&str, &str)]) -> String {
     let playwright = tool("GREENLIGHT_PLAYWRIGHT", "playwright-core");
     let chromium = tool("GREENLIGHT_CHROMIUM", "Chromium");
-    let app = TestApp::spawn().await;
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let shots = std::env::var_os("GREENLIGHT_SCREENSHOTS")
-        .map(|d| repo().join(PathBuf::from(d)))
-        .unwrap_or_else(|| scratch.path().join("screenshots"));
-
-    let run = tokio::process::Command::new("node")
-        .arg(repo().join("tests/browser/dashboard.e2e.mjs"))
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(repo().join("tests/browser").join(script))
         .env("GREENLIGHT_BASE_URL", format!("http://{}", app.addr))
         .env("GREENLIGHT_PLAYWRIGHT", &playwright)
         .env("GREENLIGHT_CHROMIUM", &chromium)
-        .env("GREENLIGHT_SCREENSHOTS", &shots)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(240), run)
+        .env("GREENLIGHT_SCREENSHOTS", shots)
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(240), cmd.output())
         .await
         .expect("the browser test finishes within 4 minutes")
         .expect("node runs (Node.js 20+ is required)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    assert!(out.status.success(), "the browser test failed:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the browser test {script} failed:\n{stderr}"
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_approves_and_rejects_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let shots = screenshots(&scratch);
+    let stdout = browse(&app, "dashboard.e2e.mjs", &shots, &[]).await;
 
     let created: Value = stdout
         .lines()
@@ -145,8 +161,6 @@ async fn the_dashboard_approves_and_rejects_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_review_card_shows_the_agents_edit_beside_the_proposal_and_approves_it() {
     use greenlight_tests::approver::{FRAN, TOO_MANY, fresh_workspace, hashtag_history, tok};
-    let playwright = tool("GREENLIGHT_PLAYWRIGHT", "playwright-core");
-    let chromium = tool("GREENLIGHT_CHROMIUM", "Chromium");
     let app = TestApp::spawn().await;
     let ws = fresh_workspace(&app, "fresh", 5000.0).await;
     hashtag_history(&app, &ws).await;
@@ -154,29 +168,18 @@ async fn the_review_card_shows_the_agents_edit_beside_the_proposal_and_approves_
     let (run_id, run) = app.launch(&token, "demo-campaign-launch-holiday-table").await;
     let gate = greenlight_tests::step_id(&run, "publish_gate");
     let scratch = tempfile::tempdir().expect("temp dir");
-    let shots = std::env::var_os("GREENLIGHT_SCREENSHOTS")
-        .map(|d| repo().join(PathBuf::from(d)))
-        .unwrap_or_else(|| scratch.path().join("screenshots"));
-
-    let run = tokio::process::Command::new("node")
-        .arg(repo().join("tests/browser/approver.e2e.mjs"))
-        .env("GREENLIGHT_BASE_URL", format!("http://{}", app.addr))
-        .env("GREENLIGHT_PLAYWRIGHT", &playwright)
-        .env("GREENLIGHT_CHROMIUM", &chromium)
-        .env("GREENLIGHT_SCREENSHOTS", &shots)
-        .env("GREENLIGHT_TOKEN", &token)
-        .env("GREENLIGHT_REVIEW", &gate)
-        .env("GREENLIGHT_FEEDBACK", TOO_MANY)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser test finishes within 3 minutes")
-        .expect("node runs (Node.js 20+ is required)");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stderr}");
-    assert!(out.status.success(), "the browser test failed:\n{stderr}");
+    let shots = screenshots(&scratch);
+    browse(
+        &app,
+        "approver.e2e.mjs",
+        &shots,
+        &[
+            ("GREENLIGHT_TOKEN", &token),
+            ("GREENLIGHT_REVIEW", &gate),
+            ("GREENLIGHT_FEEDBACK", TOO_MANY),
+        ],
+    )
+    .await;
 
     // What the browser approved is the edit: three hashtags went out.
     let (_, card) = app.get(&token, &format!("/api/dashboard/approvals/{gate}")).await;

@@ -1429,14 +1429,7 @@ impl Store for DynamoStore {
             "body".into(),
             s(serde_json::to_string(settings).map_err(corrupt)?),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put_unconditionally(item).await
     }
 
     async fn approver_settings(&self, ws: &WorkspaceId) -> Res<ApproverSettings> {
