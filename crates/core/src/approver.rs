@@ -21,10 +21,14 @@ use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 
 /// A cached model is retrained after this long (another process may have
-/// recorded decisions), or at once after a decision in this process.
+/// recorded decisions), or once the decisions made here since it was
+/// trained reach 1/[`RETRAIN_SHARE`] of those it learnt from (at least one);
+/// a gate with too few to learn from is looked at again only once there
+/// could be enough.
 const MODEL_TTL_SECONDS: i64 = 60;
+const RETRAIN_SHARE: usize = 10;
 /// A model learns from at most this many of a gate's newest decisions.
-pub const MAX_TRAINING: usize = 2000;
+pub const MAX_TRAINING: usize = 500;
 /// The approver agent's display name.
 pub const APPROVER_AGENT_NAME: &str = "Approver agent";
 
@@ -33,6 +37,38 @@ type GateKey = (WorkspaceId, String, String);
 struct Cached {
     model: Option<Arc<ml::Model>>,
     at: Timestamp,
+    /// The decisions it was trained on (or found too few), and of them rejections.
+    seen: usize,
+    rejected: usize,
+    /// Decisions made in this process since, and of them rejections.
+    decided_since: usize,
+    rejected_since: usize,
+}
+
+impl Cached {
+    /// Whether it is due for retraining.
+    fn due(&self, age_seconds: i64, fresh: bool) -> bool {
+        if age_seconds >= MODEL_TTL_SECONDS {
+            return true;
+        }
+        if fresh {
+            return self.decided_since > 0;
+        }
+        match &self.model {
+            Some(m) => self.decided_since >= (m.learnt_from / RETRAIN_SHARE).max(1),
+            // Too few to learn from: retrain only once there could be enough.
+            None => {
+                let (n, r) = (
+                    self.seen + self.decided_since,
+                    self.rejected + self.rejected_since,
+                );
+                self.decided_since > 0
+                    && n >= ml::model::MIN_DECISIONS
+                    && r >= ml::model::MIN_PER_VERDICT
+                    && n - r >= ml::model::MIN_PER_VERDICT
+            }
+        }
+    }
 }
 
 /// The trained models, per (workspace, workflow, gate).
@@ -42,22 +78,45 @@ pub(crate) struct Models {
 }
 
 impl Models {
-    fn get(&self, key: &GateKey, now: Timestamp) -> Option<Option<Arc<ml::Model>>> {
+    /// The cached model, unless it is due for retraining (`fresh`: after
+    /// any decision since).
+    fn get(&self, key: &GateKey, now: Timestamp, fresh: bool) -> Option<Option<Arc<ml::Model>>> {
         let cache = self.cache.lock().ok()?;
         let c = cache.get(key)?;
         let age = now
             .datetime()
             .signed_duration_since(c.at.datetime())
             .num_seconds();
-        (age < MODEL_TTL_SECONDS).then(|| c.model.clone())
+        (!c.due(age, fresh)).then(|| c.model.clone())
     }
 
-    fn put(&self, key: GateKey, model: Option<Arc<ml::Model>>, at: Timestamp) {
+    fn put(&self, key: GateKey, model: Option<Arc<ml::Model>>, at: Timestamp, seen: usize, rejected: usize) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, Cached { model, at });
+            cache.insert(
+                key,
+                Cached {
+                    model,
+                    at,
+                    seen,
+                    rejected,
+                    decided_since: 0,
+                    rejected_since: 0,
+                },
+            );
         }
     }
 
+    /// A decision was recorded at the gate: its model learns it at the next retraining.
+    pub(crate) fn decided(&self, ws: &WorkspaceId, workflow: &str, gate: &str, rejected: bool) {
+        if let Ok(mut cache) = self.cache.lock()
+            && let Some(c) = cache.get_mut(&(ws.clone(), workflow.to_string(), gate.to_string()))
+        {
+            c.decided_since += 1;
+            c.rejected_since += usize::from(rejected);
+        }
+    }
+
+    /// Imported decisions: retrain at the next use.
     pub(crate) fn forget(&self, ws: &WorkspaceId, workflow: &str, gate: &str) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.remove(&(ws.clone(), workflow.to_string(), gate.to_string()));
@@ -174,10 +233,11 @@ impl Greenlight {
         ws: &WorkspaceId,
         workflow: &str,
         gate: &str,
+        fresh: bool,
     ) -> Result<Option<Arc<ml::Model>>, Error> {
         let key = (ws.clone(), workflow.to_string(), gate.to_string());
         let now = self.now();
-        if let Some(m) = self.models().get(&key, now) {
+        if let Some(m) = self.models().get(&key, now, fresh) {
             return Ok(m);
         }
         let history = self.history_of(ws, workflow, gate, MAX_TRAINING).await?;
@@ -206,7 +266,9 @@ impl Greenlight {
                 }
             }
         };
-        self.models().put(key, model.clone(), now);
+        let rejected = history.iter().filter(|e| e.verdict == Verdict::Rejected).count();
+        self.models()
+            .put(key, model.clone(), now, history.len(), rejected);
         Ok(model)
     }
 
@@ -221,7 +283,10 @@ impl Greenlight {
         proposed_spend: Option<Money>,
     ) -> Option<Suggestion> {
         let (gate, gate_label) = (gate.key.as_str(), gate.label.as_str());
-        let model = match self.model_for(&run.workspace_id, &run.workflow, gate).await {
+        let model = match self
+            .model_for(&run.workspace_id, &run.workflow, gate, false)
+            .await
+        {
             Ok(Some(m)) => m,
             Ok(None) => return None,
             Err(e) => {
@@ -455,7 +520,10 @@ impl Greenlight {
             let history = self
                 .history_of(&member.workspace_id, &g.workflow, &g.gate, MAX_TRAINING)
                 .await?;
-            let model = self.model_for(&member.workspace_id, &g.workflow, &g.gate).await?;
+            // The stats say what the model knows now: every decision counted.
+            let model = self
+                .model_for(&member.workspace_id, &g.workflow, &g.gate, true)
+                .await?;
             let rejected = history.iter().filter(|e| e.verdict == Verdict::Rejected).count();
             let predicted: Vec<(bool, bool)> = history
                 .iter()

@@ -1001,8 +1001,12 @@ impl Greenlight {
         match self.d.store.apply_decision(&write).await? {
             DecisionApplied::Applied { cancelled } => {
                 info!(verdict = ?req.verdict, cancelled = cancelled.len(), "decision recorded");
-                self.models
-                    .forget(&member.workspace_id, &record.run.workflow, step.key.as_str());
+                self.models.decided(
+                    &member.workspace_id,
+                    &record.run.workflow,
+                    step.key.as_str(),
+                    req.verdict == Verdict::Rejected,
+                );
                 fault_point!(self, faults::DECISION_AFTER_COMMIT);
                 (self.d.resume_hint)();
                 self.changed(id.run_id());
