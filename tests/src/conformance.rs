@@ -171,6 +171,8 @@ async fn open(store: &dyn Store, run: &RunId, k: &str, w: &str, n: u32, token: &
         .open_gate(&OpenGate {
             approval: approval(run, k, w, at(n), None),
             task_token: token.into(),
+            // A retried gate task must not count it twice.
+            cost: Money::from_micros(700),
             events: vec![NewEvent {
                 kind: EventType::ApprovalRequested,
                 data: json!({"step_key": k}),
@@ -594,6 +596,8 @@ async fn gates_and_decisions(store: &dyn Store) {
     let step = StepId::new(&run, &key("gate_a"));
     let rec = store.get_run(&run).await.unwrap().unwrap();
     assert_eq!(rec.step("gate_a").unwrap().status, StepStatus::WaitingForApproval);
+    // The card's compute cost is added once, as the gate opens.
+    assert_eq!(rec.step("gate_a").unwrap().cost, Money::from_micros(700));
     assert_eq!(
         store.get_approval(&step).await.unwrap().unwrap().status,
         ApprovalStatus::Pending

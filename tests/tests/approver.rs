@@ -548,7 +548,7 @@ impl greenlight_core::ports::ProposalEditor for Scripted {
         Ok(greenlight_core::ports::EditAnswer {
             proposal: (self.answer)(&req.proposal),
             model: "scripted-model".into(),
-            cost_micros: 0,
+            cost_micros: 2_500,
         })
     }
 }
@@ -606,6 +606,14 @@ async fn a_language_model_rewrites_the_proposal_from_the_past_feedback() {
             .iter()
             .any(|e| e.as_str().unwrap().contains("scripted-model")),
         "{s:#}"
+    );
+    // What the model's rewrite cost is the gate step's compute cost.
+    let run = app.run(&fran, run["run_id"].as_str().unwrap()).await;
+    assert_eq!(
+        step(&run, "publish_gate")["cost_usd"],
+        0.0025,
+        "{:#}",
+        step(&run, "publish_gate")
     );
 }
 

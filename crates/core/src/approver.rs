@@ -273,7 +273,8 @@ impl Greenlight {
     }
 
     /// The card's suggestion: the prediction, and for a predicted rejection
-    /// the pre-edited proposal. `None` without a model; never fails the gate.
+    /// the pre-edited proposal; with what a language model's rewrite cost.
+    /// `None` without a model; never fails the gate.
     pub(crate) async fn suggest(
         &self,
         run: &Run,
@@ -281,7 +282,21 @@ impl Greenlight {
         field: &str,
         proposal: &Value,
         proposed_spend: Option<Money>,
-    ) -> Option<Suggestion> {
+    ) -> (Option<Suggestion>, Money) {
+        match self.suggestion(run, gate, field, proposal, proposed_spend).await {
+            Some((s, cost)) => (Some(s), cost),
+            None => (None, Money::ZERO),
+        }
+    }
+
+    async fn suggestion(
+        &self,
+        run: &Run,
+        gate: &greenlight_recipes::Step,
+        field: &str,
+        proposal: &Value,
+        proposed_spend: Option<Money>,
+    ) -> Option<(Suggestion, Money)> {
         let (gate, gate_label) = (gate.key.as_str(), gate.label.as_str());
         let model = match self
             .model_for(&run.workspace_id, &run.workflow, gate, false)
@@ -315,6 +330,7 @@ impl Greenlight {
         let mut edits = edit.as_ref().map(|e| e.edits.clone()).unwrap_or_default();
         let mut could_not = edit.as_ref().map(|e| e.could_not.clone()).unwrap_or_default();
         let mut after = edit.as_ref().and_then(|e| e.after.clone());
+        let mut cost = Money::ZERO;
         // The rules' edit must pass what an approver's would.
         if let Some(e) = &edited
             && let Err(err) = check_rewrite(field, proposal, e)
@@ -351,23 +367,28 @@ impl Greenlight {
                 brand_rules: ml::features::brand_rules(model.brand()),
             };
             match editor.edit(&req).await {
-                Ok(answer) => match check_rewrite(field, proposal, &answer.proposal) {
-                    Ok(()) if answer.proposal != req.proposal => {
-                        info!(run_id = %run.id, gate, model = %answer.model, cost_micros = answer.cost_micros, "proposal rewritten for the approver agent");
-                        edits.push(format!(
-                            "rewrote it with {} from the past feedback and the brand's rules",
-                            answer.model
-                        ));
-                        could_not.clear();
-                        after = Some(model.predict(&answer.proposal, context));
-                        edited = Some(answer.proposal);
+                Ok(answer) => {
+                    // Paid for whether or not it is used.
+                    cost = Money::from_micros(answer.cost_micros.max(0));
+                    let checked = check_rewrite(field, proposal, &answer.proposal);
+                    match checked {
+                        Ok(()) if answer.proposal != req.proposal => {
+                            info!(run_id = %run.id, gate, model = %answer.model, cost_micros = answer.cost_micros, "proposal rewritten for the approver agent");
+                            edits.push(format!(
+                                "rewrote it with {} from the past feedback and the brand's rules",
+                                answer.model
+                            ));
+                            could_not.clear();
+                            after = Some(model.predict(&answer.proposal, context));
+                            edited = Some(answer.proposal);
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            warn!(run_id = %run.id, gate, error = %e, "the rewrite was refused");
+                            could_not.push(format!("use the language model's rewrite: {e}"));
+                        }
                     }
-                    Ok(()) => {}
-                    Err(e) => {
-                        warn!(run_id = %run.id, gate, error = %e, "the rewrite was refused");
-                        could_not.push(format!("use the language model's rewrite: {e}"));
-                    }
-                },
+                }
                 Err(e) => {
                     warn!(run_id = %run.id, gate, error = %e, "no rewrite");
                     could_not.push(format!("rewrite it with the language model: {e}"));
@@ -381,7 +402,7 @@ impl Greenlight {
                 after.confidence * 100.0
             ));
         }
-        Some(Suggestion {
+        let suggestion = Suggestion {
             predicted_verdict: verdict_word(p.verdict).into(),
             confidence: (p.confidence * 1000.0).round() / 1000.0,
             edited_proposal_digest: edited.as_ref().map(proposal::digest),
@@ -399,7 +420,8 @@ impl Greenlight {
                 .collect(),
             rule_breaks: observed.rule_breaks(model.brand()),
             learnt_from: model.learnt_from,
-        })
+        };
+        Some((suggestion, cost))
     }
 
     /// What is left of the workspace's spend cap this month.

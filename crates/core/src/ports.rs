@@ -55,6 +55,9 @@ pub struct OpenGate {
     pub approval: Approval,
     pub task_token: String,
     pub events: Vec<NewEvent>,
+    /// Compute spent preparing the card (the approver agent's rewrite by a
+    /// language model), added to the gate step's cost when it opens.
+    pub cost: Money,
 }
 
 #[derive(Debug, Clone, PartialEq)]

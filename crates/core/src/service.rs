@@ -1381,8 +1381,8 @@ impl Greenlight {
         // A retried gate task finds its approval already open: the suggestion
         // stays the one the card showed (and the history will record).
         let existing = self.d.store.get_approval(&step_id).await.map_err(retryable)?;
-        let suggestion = match existing {
-            Some(a) => a.suggestion,
+        let (suggestion, card_cost) = match existing {
+            Some(a) => (a.suggestion, Money::ZERO),
             None => {
                 self.suggest(
                     &record.run,
@@ -1435,6 +1435,7 @@ impl Greenlight {
                 approval: approval.clone(),
                 task_token: token,
                 events,
+                cost: card_cost,
             })
             .await
             .map_err(retryable)?;

@@ -826,6 +826,7 @@ impl Store for DynamoStore {
                     Upd::new()
                         .set("status", s("waiting_for_approval"))
                         .set("started_at", s(started))
+                        .add("cost", n(open.cost.micros()))
                         .when("#status = :current")
                         .value(":current", s(&current))
                         .name("#status", "status"),

@@ -704,9 +704,15 @@ impl Store for SqliteStore {
             )
             .map_err(db_err)?;
             tx.execute(
-                "UPDATE steps SET status = 'waiting_for_approval', started_at = COALESCE(started_at, ?3)
+                "UPDATE steps SET status = 'waiting_for_approval', started_at = COALESCE(started_at, ?3),
+                 cost = cost + ?4
                  WHERE run_id = ?1 AND key = ?2",
-                params![a.run_id.as_str(), a.step_key.as_str(), a.created_at.to_string()],
+                params![
+                    a.run_id.as_str(),
+                    a.step_key.as_str(),
+                    a.created_at.to_string(),
+                    open.cost.micros()
+                ],
             )
             .map_err(db_err)?;
             append_events(tx, &a.run_id, a.created_at, &open.events)?;
