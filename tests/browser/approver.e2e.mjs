@@ -52,6 +52,10 @@ try {
   await page.locator('button.approve-edit').click();
   await page.locator('#decision').waitFor();
   await page.waitForFunction(() => !document.querySelector('button.approve-edit'));
+  step('the decided card shows what was sent');
+  await page.locator('#approved-edit').waitFor();
+  const sent = await page.locator('#edit-changes del').allTextContents();
+  expect(sent.length === 2, `the removed hashtags are still marked: ${JSON.stringify(sent)}`);
 
   step('the Approver agent page shows the gate');
   await page.goto(`${BASE}/approver`);

@@ -129,6 +129,13 @@ async fn a_pattern_rejected_before_is_predicted_with_its_feedback_and_the_edit_r
     assert_eq!(status, 200, "{body}");
     let sent = outbox_item(&app, &fran, &run_id, "post").await;
     assert_eq!(sent["payload"]["post_caption"], *edited, "{sent:#}");
+    // The decided card says what was approved and sent.
+    let decided = card(&app, &fran, &gate).await;
+    assert_eq!(decided["approved_edit"], *edited);
+    assert_eq!(
+        decided["proposal"], c["proposal"],
+        "the proposal stays what was shown"
+    );
 
     // The history keeps the original, the edit with its digest, and the prediction.
     let (status, h) = app

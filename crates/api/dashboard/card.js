@@ -431,7 +431,15 @@ export async function mount(ctx) {
         h('div', { class: 'edited' }, h('h3', { class: 'h4' }, 'The approver agent\'s edit'), renderProposal({ ...card, proposal: suggestion.edited_proposal }))),
       h('h3', { class: 'h4' }, 'What the edit changes'),
       renderChanges(card.proposal, suggestion.edited_proposal)]
-      : renderProposal(card);
+      : card.approved_edit !== null && card.approved_edit !== undefined
+        // Approved with an edit: what went out, beside what was proposed.
+        ? [h('p', { class: 'notice', id: 'approved-edit' }, 'Approved with an edit: the action sent the version on the right.'),
+          h('div', { class: 'side-by-side', id: 'side-by-side' },
+            h('div', { class: 'original' }, h('h3', { class: 'h4' }, 'As proposed'), renderProposal(card)),
+            h('div', { class: 'edited' }, h('h3', { class: 'h4' }, 'As approved and sent'), renderProposal({ ...card, proposal: card.approved_edit }))),
+          h('h3', { class: 'h4' }, 'What the edit changed'),
+          renderChanges(card.proposal, card.approved_edit)]
+        : renderProposal(card);
 
     const briefBox = h('div', { class: 'brief-box' }, renderBrief(card.brief || {}, { products: state.products }));
     if (!state.products) {

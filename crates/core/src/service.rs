@@ -753,6 +753,11 @@ impl Greenlight {
             proposal_digest: approval.proposal_digest.clone(),
             decision: step.decision.clone(),
             suggestion: approval.suggestion.clone(),
+            approved_edit: step
+                .output
+                .as_ref()
+                .and_then(|o| o.get("edited_proposal"))
+                .cloned(),
         })
     }
 

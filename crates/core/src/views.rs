@@ -79,6 +79,8 @@ pub struct Card {
     pub decision: Option<Decision>,
     /// The approver agent's view, when it has one.
     pub suggestion: Option<Suggestion>,
+    /// Approved with an edit: what was approved (and sent) instead of the proposal.
+    pub approved_edit: Option<Value>,
 }
 
 /// The approver agent's view of a card (API.md): its predicted verdict
