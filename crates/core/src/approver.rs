@@ -282,20 +282,6 @@ impl Greenlight {
         field: &str,
         proposal: &Value,
         proposed_spend: Option<Money>,
-    ) -> (Option<Suggestion>, Money) {
-        match self.suggestion(run, gate, field, proposal, proposed_spend).await {
-            Some((s, cost)) => (Some(s), cost),
-            None => (None, Money::ZERO),
-        }
-    }
-
-    async fn suggestion(
-        &self,
-        run: &Run,
-        gate: &greenlight_recipes::Step,
-        field: &str,
-        proposal: &Value,
-        proposed_spend: Option<Money>,
     ) -> Option<(Suggestion, Money)> {
         let (gate, gate_label) = (gate.key.as_str(), gate.label.as_str());
         let model = match self

@@ -1388,8 +1388,8 @@ impl Greenlight {
         let existing = self.d.store.get_approval(&step_id).await.map_err(retryable)?;
         let (suggestion, card_cost) = match existing {
             Some(a) => (a.suggestion, Money::ZERO),
-            None => {
-                self.suggest(
+            None => self
+                .suggest(
                     &record.run,
                     step,
                     &gate.target_output_field,
@@ -1397,7 +1397,7 @@ impl Greenlight {
                     spend.map(|(t, _)| t),
                 )
                 .await
-            }
+                .map_or((None, Money::ZERO), |(s, cost)| (Some(s), cost)),
         };
         let approval = Approval {
             step_id: step_id.clone(),
