@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use greenlight_core::ids::{MemberId, WorkspaceId};
-use greenlight_core::model::{AutoApprove, Member, Workspace};
+use greenlight_core::model::{ApproverSettings, AutoApprove, Member, Workspace};
 use greenlight_core::money::Money;
 use greenlight_core::ports::Store;
 use greenlight_core::service::token_hash;
@@ -53,6 +53,10 @@ enum AdminCmd {
         /// Opt the gate out.
         #[arg(long, conflicts_with = "threshold")]
         off: bool,
+        /// A custom recipe YAML file whose gates may be opted in, as given to
+        /// `greenlight dev --recipe` (repeatable).
+        #[arg(long = "recipe")]
+        recipes: Vec<PathBuf>,
     },
 }
 
@@ -207,6 +211,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             threshold,
             spend,
             off,
+            recipes,
         } => {
             let ws = WorkspaceId::parse(&workspace)?;
             if store.get_workspace(&ws).await?.is_none() {
@@ -217,15 +222,26 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .auto_approve
                 .retain(|a| !(a.workflow == workflow && a.gate == gate));
             if !off {
-                settings.auto_approve.push(AutoApprove {
+                let entry = AutoApprove {
                     workflow: workflow.clone(),
                     gate: gate.clone(),
                     threshold: threshold.context("--threshold is required")?,
                     spend,
-                });
+                };
+                // Only the gate being opted in is checked: others may belong
+                // to custom recipes not named this time.
+                let mut book = greenlight_core::recipes::RecipeBook::seeded()?;
+                for path in &recipes {
+                    let yaml = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    book.add_compiled(&path.display().to_string(), &yaml)?;
+                }
+                let check = ApproverSettings {
+                    auto_approve: vec![entry.clone()],
+                };
+                greenlight_core::approver::check_settings(&book, &check)?;
+                settings.auto_approve.push(entry);
             }
-            let recipes = greenlight_core::recipes::RecipeBook::seeded()?;
-            greenlight_core::approver::check_settings(&recipes, &settings)?;
             store.put_approver_settings(&ws, &settings).await?;
             match (off, threshold) {
                 (true, _) | (_, None) => println!("auto-approve off for {workflow} / {gate} in {ws}"),

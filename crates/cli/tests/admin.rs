@@ -230,3 +230,83 @@ fn admin_works_against_dynamodb() {
         greenlight_core::money::Money::from_usd(1000.0).unwrap()
     );
 }
+
+#[test]
+fn admin_opts_a_gate_in_to_auto_approve_and_refuses_what_is_not_a_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("greenlight.sqlite3").display());
+    let brand = greenlight_tests::samples().join("workspaces/demo");
+    let (ok, _, err) = admin(
+        &store,
+        &[
+            "workspace",
+            "create",
+            "--id",
+            "acme",
+            "--name",
+            "Acme",
+            "--spend-cap-usd",
+            "1000",
+            "--brand-dir",
+            brand.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let opt = |extra: &[&str]| {
+        let mut args = vec![
+            "auto-approve",
+            "--workspace",
+            "acme",
+            "--workflow",
+            "campaign-launch",
+        ];
+        args.extend_from_slice(extra);
+        admin(&store, &args)
+    };
+    let (ok, out, err) = opt(&["--gate", "publish_gate", "--threshold", "0.95"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("auto-approve on for campaign-launch / publish_gate"),
+        "{out}"
+    );
+    // What is not an approval gate, or a threshold out of range, is refused by name.
+    let (ok, _, err) = opt(&["--gate", "post", "--threshold", "0.95"]);
+    assert!(!ok);
+    assert!(
+        err.contains("`post` is not an approval gate of campaign-launch"),
+        "{err}"
+    );
+    let (ok, _, err) = opt(&["--gate", "ad_spend_gate", "--threshold", "0.3", "--spend"]);
+    assert!(!ok);
+    assert!(err.contains("threshold") && err.contains("0.3"), "{err}");
+    // A custom recipe's gate, named with its file.
+    let custom = greenlight_tests::repo().join("tests/fixtures/recipes/soft-launch.yaml");
+    let (workflow, gate) = ("soft-launch".to_string(), "listings_gate".to_string());
+    let args = [
+        "auto-approve",
+        "--workspace",
+        "acme",
+        "--workflow",
+        &workflow,
+        "--gate",
+        &gate,
+        "--threshold",
+        "0.9",
+    ];
+    let (ok, _, err) = admin(&store, &args);
+    assert!(!ok, "unknown without its file");
+    assert!(err.contains(&format!("no workflow `{workflow}`")), "{err}");
+    let mut with_file = args.to_vec();
+    let path = custom.to_str().unwrap().to_string();
+    with_file.extend_from_slice(&["--recipe", &path]);
+    let (ok, out, err) = admin(&store, &with_file);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("auto-approve on for {workflow} / {gate}")),
+        "{out}"
+    );
+    // Off again.
+    let (ok, out, err) = opt(&["--gate", "publish_gate", "--off"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("auto-approve off"), "{out}");
+}
