@@ -197,6 +197,24 @@ impl TestApp {
             .collect()
     }
 
+    /// Waits for the run's action of `step_key` to reach the outbox (at most 10 s).
+    pub async fn outbox_item(&self, token: &str, run_id: &str, step_key: &str) -> Value {
+        for _ in 0..500 {
+            let (status, outbox) = self.get(token, "/api/outbox?limit=200").await;
+            assert_eq!(status, 200, "{outbox}");
+            if let Some(item) = outbox["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .find(|i| i["run_id"] == run_id && i["step_key"] == step_key)
+            {
+                return item.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no outbox item for {step_key} of {run_id}");
+    }
+
     /// Waits until the run has `n` gates waiting for approval.
     pub async fn wait_gates(&self, token: &str, run_id: &str, n: usize) -> Value {
         self.wait_run(token, run_id, &format!("{n} gates waiting"), |r| {

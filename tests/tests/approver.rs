@@ -17,24 +17,6 @@ async fn card(app: &TestApp, token: &str, step_id: &str) -> Value {
     card
 }
 
-/// Waits for the run's action of `step_key` to reach the outbox.
-async fn outbox_item(app: &TestApp, token: &str, run_id: &str, step_key: &str) -> Value {
-    for _ in 0..500 {
-        let (status, outbox) = app.get(token, "/api/outbox?limit=200").await;
-        assert_eq!(status, 200, "{outbox}");
-        if let Some(item) = outbox["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["run_id"] == run_id && i["step_key"] == step_key)
-        {
-            return item.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no outbox item for {step_key} of {run_id}");
-}
-
 #[tokio::test]
 async fn a_pattern_rejected_before_is_predicted_with_its_feedback_and_the_edit_reaches_the_outbox() {
     let app = TestApp::spawn().await;
@@ -127,7 +109,7 @@ async fn a_pattern_rejected_before_is_predicted_with_its_feedback_and_the_edit_r
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let sent = outbox_item(&app, &fran, &run_id, "post").await;
+    let sent = app.outbox_item(&fran, &run_id, "post").await;
     assert_eq!(sent["payload"]["post_caption"], *edited, "{sent:#}");
     // The decided card says what was approved and sent.
     let decided = card(&app, &fran, &gate).await;
@@ -392,8 +374,8 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
         assert_eq!(h["decisions"][0]["actor"]["member_id"], "approver-agent");
     }
     // Their actions ran on the agent's approval.
-    outbox_item(&app, &fran, &run_id, "publish_listings").await;
-    outbox_item(&app, &fran, &run_id, "post").await;
+    app.outbox_item(&fran, &run_id, "publish_listings").await;
+    app.outbox_item(&fran, &run_id, "post").await;
 
     // With spend opted in: the holiday table's $1,500 needs an ops-lead, so no.
     set_auto(&app, &ws, &[("ad_spend_gate", 0.9, true)]).await;

@@ -184,21 +184,7 @@ async fn the_review_card_shows_the_agents_edit_beside_the_proposal_and_approves_
     // What the browser approved is the edit: three hashtags went out.
     let (_, card) = app.get(&token, &format!("/api/dashboard/approvals/{gate}")).await;
     assert_eq!(card["decision"]["verdict"], "approved", "{card}");
-    let mut sent = None;
-    for _ in 0..200 {
-        let (_, outbox) = app.get(&token, "/api/outbox?limit=50").await;
-        sent = outbox["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["run_id"] == run_id && i["step_key"] == "post")
-            .cloned();
-        if sent.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let sent = sent.expect("the post went out");
+    let sent = app.outbox_item(&token, &run_id, "post").await;
     assert_eq!(
         sent["payload"]["post_caption"], card["suggestion"]["edited_proposal"],
         "{sent}"

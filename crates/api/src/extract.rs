@@ -137,6 +137,12 @@ impl QueryParams {
         self.0.get(key).map(String::as_str)
     }
 
+    /// A parameter the endpoint cannot do without; `what` says what it is.
+    pub fn require(&self, key: &str, what: &str) -> Result<&str, ApiError> {
+        self.get(key)
+            .ok_or_else(|| ApiError::invalid(&format!("?{key}"), &format!("is required: {what}")))
+    }
+
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
             Some(k) => Err(ApiError::invalid(

@@ -453,12 +453,8 @@ async fn approver_history(
     q: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     q.only(&["workflow", "gate", "limit", "cursor"])?;
-    let workflow = q
-        .get("workflow")
-        .ok_or_else(|| ApiError::invalid("?workflow", "is required: a workflow id"))?;
-    let gate = q
-        .get("gate")
-        .ok_or_else(|| ApiError::invalid("?gate", "is required: one of the workflow's gates"))?;
+    let workflow = q.require("workflow", "a workflow id")?;
+    let gate = q.require("gate", "one of the workflow's gates")?;
     Ok(listed(
         "decisions",
         app.history(&member, workflow, gate, &page(&q)?).await?,

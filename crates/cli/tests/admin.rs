@@ -26,6 +26,26 @@ fn admin(store: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `admin workspace create` of `id` with a sample brand's data.
+fn create_workspace(store: &str, id: &str, name: &str, cap: &str, brand: &str) -> (bool, String, String) {
+    let brand = greenlight_tests::samples().join("workspaces").join(brand);
+    admin(
+        store,
+        &[
+            "workspace",
+            "create",
+            "--id",
+            id,
+            "--name",
+            name,
+            "--spend-cap-usd",
+            cap,
+            "--brand-dir",
+            brand.to_str().expect("a UTF-8 path"),
+        ],
+    )
+}
+
 fn get(url: &str, token: &str) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -47,23 +67,7 @@ fn get(url: &str, token: &str) -> u16 {
 fn admin_creates_a_workspace_member_and_token_that_the_api_accepts_until_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("greenlight.sqlite3").display());
-    let brand = greenlight_tests::samples().join("workspaces/harbor");
-    let brand = brand.to_str().unwrap();
-    let (ok, out, err) = admin(
-        &store,
-        &[
-            "workspace",
-            "create",
-            "--id",
-            "acme",
-            "--name",
-            "Acme Outdoors",
-            "--spend-cap-usd",
-            "2500",
-            "--brand-dir",
-            brand,
-        ],
-    );
+    let (ok, out, err) = create_workspace(&store, "acme", "Acme Outdoors", "2500", "harbor");
     assert!(ok, "{err}");
     assert!(out.contains("$2,500.00"), "{out}");
     // A member of a workspace that does not exist is refused, naming it.
@@ -235,22 +239,7 @@ fn admin_works_against_dynamodb() {
 fn admin_opts_a_gate_in_to_auto_approve_and_refuses_what_is_not_a_gate() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("greenlight.sqlite3").display());
-    let brand = greenlight_tests::samples().join("workspaces/demo");
-    let (ok, _, err) = admin(
-        &store,
-        &[
-            "workspace",
-            "create",
-            "--id",
-            "acme",
-            "--name",
-            "Acme",
-            "--spend-cap-usd",
-            "1000",
-            "--brand-dir",
-            brand.to_str().unwrap(),
-        ],
-    );
+    let (ok, _, err) = create_workspace(&store, "acme", "Acme", "1000", "demo");
     assert!(ok, "{err}");
     let opt = |extra: &[&str]| {
         let mut args = vec![

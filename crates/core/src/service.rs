@@ -713,12 +713,7 @@ impl Greenlight {
                 step.status.as_str()
             )));
         };
-        let proposal = record
-            .step(&gate_def.upstream_step_key)
-            .and_then(|s| s.output.as_ref())
-            .and_then(|o| o.get(&gate_def.target_output_field))
-            .cloned()
-            .unwrap_or(Value::Null);
+        let proposal = proposal_of(&record, &gate_def).cloned().unwrap_or(Value::Null);
         let trail: Vec<Value> = recipe
             .ancestors(id.step_key().as_str())
             .iter()
@@ -814,12 +809,7 @@ impl Greenlight {
             .and_then(|s| s.gate.as_ref());
         let blocking = gate_def.is_none_or(|g| g.blocking);
         let original = gate_def
-            .and_then(|g| {
-                record
-                    .step(&g.upstream_step_key)
-                    .and_then(|s| s.output.as_ref())
-                    .and_then(|o| o.get(&g.target_output_field))
-            })
+            .and_then(|g| proposal_of(&record, g))
             .cloned()
             .unwrap_or(Value::Null);
         let edited = match req.edited_proposal {
@@ -1358,20 +1348,15 @@ impl Greenlight {
         let key =
             StepKey::parse(&step.key).map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
         let step_id = StepId::new(&record.run.id, &key);
-        let proposal = record
-            .step(&gate.upstream_step_key)
-            .and_then(|s| s.output.as_ref())
-            .and_then(|o| o.get(&gate.target_output_field))
-            .cloned()
-            .ok_or_else(|| {
-                TaskError::new(
-                    task_errors::AGENT_FAILED,
-                    format!(
-                        "{}: the output of {} has no `{}` to review",
-                        step.label, gate.upstream_step_key, gate.target_output_field
-                    ),
-                )
-            })?;
+        let proposal = proposal_of(record, gate).cloned().ok_or_else(|| {
+            TaskError::new(
+                task_errors::AGENT_FAILED,
+                format!(
+                    "{}: the output of {} has no `{}` to review",
+                    step.label, gate.upstream_step_key, gate.target_output_field
+                ),
+            )
+        })?;
         let spend = proposal::spend(&proposal);
         let required_role = gate.policy.as_ref().and_then(|p| {
             let over = match p.when_spend_over_usd {
@@ -1500,13 +1485,7 @@ impl Greenlight {
             .as_ref()
             .and_then(|o| o.get("edited_proposal"))
             .cloned()
-            .or_else(|| {
-                record
-                    .step(&gate.upstream_step_key)
-                    .and_then(|s| s.output.as_ref())
-                    .and_then(|o| o.get(&gate.target_output_field))
-                    .cloned()
-            })
+            .or_else(|| proposal_of(record, gate).cloned())
             .unwrap_or(Value::Null);
         let mut payload = serde_json::Map::new();
         payload.insert(gate.target_output_field.clone(), proposal);
@@ -1674,6 +1653,15 @@ impl Greenlight {
         }
         Ok(settled)
     }
+}
+
+/// The proposal a gate reviews: its `target_output_field` in the output of
+/// its upstream agent.
+fn proposal_of<'r>(record: &'r RunRecord, gate: &greenlight_recipes::Gate) -> Option<&'r Value> {
+    record
+        .step(&gate.upstream_step_key)
+        .and_then(|s| s.output.as_ref())
+        .and_then(|o| o.get(&gate.target_output_field))
 }
 
 fn check_waiting(step: &StepRecord) -> Result<(), Error> {

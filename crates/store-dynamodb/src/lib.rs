@@ -433,6 +433,18 @@ fn decode_cursor(ws: &WorkspaceId, list: &str, cursor: &Option<String>, keys: &[
 }
 
 impl DynamoStore {
+    /// A page of one base-table partition (all of its items), newest first.
+    async fn partition_page(
+        &self,
+        pk: &str,
+        ws: &WorkspaceId,
+        list: &str,
+        page: &PageRequest,
+    ) -> Res<(Vec<Item>, Option<String>)> {
+        self.page(None, "PK", pk, ws, list, &["PK", "SK"], page, &|_| true)
+            .await
+    }
+
     /// One page of an index partition, newest first; `keep` filters items
     /// (so a page may take several queries).
     #[allow(clippy::too_many_arguments)]
@@ -1281,16 +1293,7 @@ impl Store for DynamoStore {
 
     async fn list_audit(&self, ws: &WorkspaceId, page: &PageRequest) -> Res<Page<AuditEntry>> {
         let (items, next_cursor) = self
-            .page(
-                None,
-                "PK",
-                &format!("WS#{ws}#AUDIT"),
-                ws,
-                "audit",
-                &["PK", "SK"],
-                page,
-                &|_| true,
-            )
+            .partition_page(&format!("WS#{ws}#AUDIT"), ws, "audit", page)
             .await?;
         let entries = items
             .iter()
@@ -1401,15 +1404,11 @@ impl Store for DynamoStore {
         page: &PageRequest,
     ) -> Res<Page<HistoryEntry>> {
         let (items, next_cursor) = self
-            .page(
-                None,
-                "PK",
+            .partition_page(
                 &history_pk(ws, workflow, gate),
                 ws,
                 &format!("history:{workflow}:{gate}"),
-                &["PK", "SK"],
                 page,
-                &|_| true,
             )
             .await?;
         let entries = items
