@@ -550,6 +550,24 @@ async fn runs_and_steps(store: &dyn Store) {
     assert_eq!(a.output, Some(json!({"x": [1, 2]})));
     assert_eq!(a.cost, Money::from_micros(1234));
     assert_eq!(a.started_at, Some(at(2)));
+    assert_eq!(a.trail, vec![json!({"kind": "llm"})]);
+    // Without trails: the same run, every trail empty.
+    let lite = store.get_run_without_trails(&new.run.id).await.unwrap().unwrap();
+    assert_eq!(lite.steps.len(), rec.steps.len());
+    for (l, full) in lite.steps.iter().zip(&rec.steps) {
+        assert!(l.trail.is_empty(), "{} kept its trail", l.key);
+        assert_eq!(
+            (&l.key, l.status, &l.output, l.cost),
+            (&full.key, full.status, &full.output, full.cost)
+        );
+    }
+    assert!(
+        store
+            .get_run_without_trails(&RunId::parse("run_confnone").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
     let events = store.events_after(&new.run.id, 0, 100).await.unwrap();
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3]);

@@ -31,42 +31,79 @@ fn eq_ci(a: char, b: char) -> bool {
 /// `% off` or `save $`, needs no word boundary on that side. Matches do not
 /// overlap; no allocation but the result.
 pub fn find_phrase(text: &str, phrase: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    each_phrase(text, phrase, |m| {
+        out.push(m);
+        true
+    });
+    out
+}
+
+pub fn contains_phrase(text: &str, phrase: &str) -> bool {
+    let mut found = false;
+    each_phrase(text, phrase, |_| {
+        found = true;
+        false
+    });
+    found
+}
+
+/// Calls `found` with each match of `phrase` in `text` (as
+/// [`find_phrase`] finds them), in order, until it returns `false`.
+fn each_phrase(text: &str, phrase: &str, mut found: impl FnMut((usize, usize)) -> bool) {
     let phrase = phrase.trim();
     let (Some(first), Some(last)) = (phrase.chars().next(), phrase.chars().next_back()) else {
-        return Vec::new();
+        return;
     };
-    let mut out = Vec::new();
-    let mut prev: Option<char> = None;
-    // No match starts before the end of the previous one.
-    let mut free_from = 0;
-    for (at, c) in text.char_indices() {
-        let before = prev.replace(c);
-        if at < free_from || !eq_ci(c, first) {
-            continue;
-        }
-        if is_word_char(first) && before.is_some_and(is_word_char) {
-            continue;
+    // The end of a match starting at byte `at` (where `first` matched).
+    let match_at = |at: usize| -> Option<usize> {
+        if is_word_char(first) && text[..at].chars().next_back().is_some_and(is_word_char) {
+            return None;
         }
         let mut rest = text[at..].char_indices();
         if !phrase
             .chars()
             .all(|pc| rest.next().is_some_and(|(_, c)| eq_ci(c, pc)))
         {
-            continue;
+            return None;
         }
-        let end = match rest.next() {
-            Some((_, next)) if is_word_char(last) && is_word_char(next) => continue,
-            Some((off, _)) => at + off,
-            None => text.len(),
-        };
-        out.push((at, end));
-        free_from = end;
+        match rest.next() {
+            Some((_, next)) if is_word_char(last) && is_word_char(next) => None,
+            Some((off, _)) => Some(at + off),
+            None => Some(text.len()),
+        }
+    };
+    // No match starts before the end of the previous one.
+    let mut free_from = 0;
+    let mut consider = |at: usize| -> bool {
+        if at < free_from {
+            return true;
+        }
+        match match_at(at) {
+            Some(end) => {
+                free_from = end;
+                found((at, end))
+            }
+            None => true,
+        }
+    };
+    // Most phrases start with an ASCII character that only its own two
+    // cases match (not `'`, which a typographic apostrophe matches, nor `k`,
+    // which the Kelvin sign does): only those bytes can start a match.
+    if first.is_ascii() && !matches!(first, '\'' | 'k' | 'K') {
+        let (lower, upper) = (first.to_ascii_lowercase() as u8, first.to_ascii_uppercase() as u8);
+        for at in memchr::memchr2_iter(lower, upper, text.as_bytes()) {
+            if !consider(at) {
+                return;
+            }
+        }
+    } else {
+        for (at, c) in text.char_indices() {
+            if eq_ci(c, first) && !consider(at) {
+                return;
+            }
+        }
     }
-    out
-}
-
-pub fn contains_phrase(text: &str, phrase: &str) -> bool {
-    !find_phrase(text, phrase).is_empty()
 }
 
 /// Removes every whole-word occurrence of `phrase`, together with the rest
@@ -645,6 +682,68 @@ mod tests {
     }
 
     use super::*;
+
+    /// Every start considered, char by char: what the byte search must agree with.
+    fn find_phrase_slowly(text: &str, phrase: &str) -> Vec<(usize, usize)> {
+        let phrase = phrase.trim();
+        let (Some(first), Some(last)) = (phrase.chars().next(), phrase.chars().next_back()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut free_from = 0;
+        for (at, c) in text.char_indices() {
+            if at < free_from || !eq_ci(c, first) {
+                continue;
+            }
+            if is_word_char(first) && text[..at].chars().next_back().is_some_and(is_word_char) {
+                continue;
+            }
+            let mut rest = text[at..].char_indices();
+            if !phrase
+                .chars()
+                .all(|pc| rest.next().is_some_and(|(_, c)| eq_ci(c, pc)))
+            {
+                continue;
+            }
+            let end = match rest.next() {
+                Some((_, next)) if is_word_char(last) && is_word_char(next) => continue,
+                Some((off, _)) => at + off,
+                None => text.len(),
+            };
+            out.push((at, end));
+            free_from = end;
+        }
+        out
+    }
+
+    #[test]
+    fn the_byte_search_finds_what_a_char_scan_finds() {
+        let texts = [
+            "SALE! Wholesale sale, on sale. 20% OFF, 20 % off; save $5, SAVE $ now",
+            "Don\u{2019}t miss it, don't, DON'T. \u{212A}nit knit KNIT knitted",
+            "é sale é Ésale sale_ sale-sale «sale» 🌿sale🌿 limited\ttime limited  time",
+            "",
+        ];
+        let phrases = [
+            "sale",
+            "% off",
+            "save $",
+            "don't",
+            "knit",
+            "limited time",
+            "é",
+            "🌿",
+            "'t",
+            "off",
+            "$",
+        ];
+        for t in texts {
+            for p in phrases {
+                assert_eq!(find_phrase(t, p), find_phrase_slowly(t, p), "{p:?} in {t:?}");
+                assert_eq!(contains_phrase(t, p), !find_phrase_slowly(t, p).is_empty());
+            }
+        }
+    }
 
     #[test]
     fn whole_word_matching() {

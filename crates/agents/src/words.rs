@@ -279,6 +279,13 @@ pub fn stem(word: &str) -> String {
     w
 }
 
+/// Whether a lowercased word is a stopword (of either list).
+fn is_stopword(word: &str) -> bool {
+    static ALL: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| STOPWORDS.iter().chain(SHORT_STOPWORDS).copied().collect());
+    ALL.contains(word)
+}
+
 /// The significant words of a text, stemmed, without repeats, in order.
 pub fn significant(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -288,13 +295,13 @@ pub fn significant(text: &str) -> Vec<String> {
             let lower = w.to_lowercase().replace(['\'', '\u{2019}'], "");
             let is_number = lower.chars().all(|c| c.is_ascii_digit());
             let n = lower.chars().count();
-            if !is_number && (n < 3 || (n == 3 && SHORT_STOPWORDS.contains(&lower.as_str()))) {
+            if !is_number && n < 3 {
                 continue;
             }
             if is_number && lower.len() < 2 {
                 continue;
             }
-            if STOPWORDS.contains(&lower.as_str()) || SHORT_STOPWORDS.contains(&lower.as_str()) {
+            if is_stopword(&lower) {
                 continue;
             }
             let s = stem(&lower);

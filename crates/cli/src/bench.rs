@@ -1,6 +1,7 @@
 //! `greenlight bench`: Greenlight's performance on this machine, on the
 //! embedded store with the offline agents, each measurement on a fresh data
-//! directory. Prints a table and writes the figures as JSON.
+//! directory (and each run count in a fresh process). Prints a table and
+//! writes the figures as JSON.
 //!
 //! What it measures, at each run count N:
 //! - throughput: Campaign Launch runs per second from start to all four
@@ -59,6 +60,10 @@ pub struct BenchArgs {
     /// Where to write the figures as JSON.
     #[arg(long, default_value = "bench.json")]
     out: PathBuf,
+    /// Measure the one run count given and write its figures here (how the
+    /// bench runs each run count in a process of its own).
+    #[arg(long, hide = true)]
+    child_out: Option<PathBuf>,
 }
 
 /// A fresh embedded Greenlight in a temporary directory.
@@ -498,6 +503,32 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     }))
 }
 
+/// Measures one run count in a fresh process (this program again), so that
+/// what one measurement leaves in memory does not weigh on the next.
+async fn in_own_process(args: &BenchArgs, n: usize) -> Result<Value> {
+    let dir = tempfile::tempdir().context("a temporary directory")?;
+    let out = dir.path().join("figures.json");
+    let exe = std::env::current_exe().context("finding this program to run the measurement")?;
+    let mut command = std::process::Command::new(&exe);
+    command
+        .arg("bench")
+        .args(["--runs", &n.to_string(), "--queue", "0"])
+        .args(["--clients", &args.clients.to_string()])
+        .args(["--resumes", &args.resumes.to_string()])
+        .arg("--samples")
+        .arg(&args.samples)
+        .arg("--child-out")
+        .arg(&out);
+    let status = tokio::task::spawn_blocking(move || command.status())
+        .await?
+        .with_context(|| format!("running {}", exe.display()))?;
+    if !status.success() {
+        bail!("the measurement at {n} runs failed ({status})");
+    }
+    let text = std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
 async fn queue_pages(args: &BenchArgs) -> Result<Vec<Value>> {
     let mut targets: Vec<usize> = args.queue.iter().copied().filter(|q| *q > 0).collect();
     targets.sort_unstable();
@@ -652,9 +683,18 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             args.samples.display()
         );
     }
+    if let Some(out) = &args.child_out {
+        let [n] = args.runs[..] else {
+            bail!("a measuring process takes exactly one run count");
+        };
+        let figures = at_run_count(&args, n).await?;
+        std::fs::write(out, serde_json::to_string(&figures)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+        return Ok(());
+    }
     let mut runs = Vec::new();
     for &n in &args.runs {
-        runs.push(at_run_count(&args, n).await?);
+        runs.push(in_own_process(&args, n).await?);
     }
     let queue = queue_pages(&args).await?;
     let report = json!({

@@ -82,8 +82,9 @@ fn init_tracing() {
 }
 
 fn main() -> std::process::ExitCode {
-    // The embedded store runs its transactions one at a time on blocking
-    // threads: a few are plenty, and each idle one costs memory.
+    // The embedded store writes on a thread of its own and reads on the
+    // caller's; blocking threads serve only the odd file or process call,
+    // so a few are plenty (each idle one costs memory).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(8)

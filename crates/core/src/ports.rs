@@ -174,6 +174,14 @@ pub trait Store: Send + Sync {
     /// Creates a run with its steps; `AlreadyExists` if the id is taken.
     async fn create_run(&self, new: &NewRun) -> StoreResult<()>;
     async fn get_run(&self, id: &RunId) -> StoreResult<Option<RunRecord>>;
+    /// The run as [`get_run`](Store::get_run) has it, with every step's
+    /// `trail` left empty: for everything but the approval card, which is
+    /// all that shows trails (they are most of a run's bytes).
+    async fn get_run_without_trails(&self, id: &RunId) -> StoreResult<Option<RunRecord>> {
+        self.get_run(id).await
+    }
+    /// A workspace's runs, newest first; their steps' trails may be left
+    /// empty (lists never show them).
     async fn list_runs(
         &self,
         ws: &WorkspaceId,

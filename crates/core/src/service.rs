@@ -286,9 +286,19 @@ impl Greenlight {
 
     // ---- runs ------------------------------------------------------------
 
+    /// A run of the member's workspace, without its steps' trails.
     async fn run_of(&self, member: &Member, run_id: &str) -> Result<RunRecord, Error> {
+        self.run_in(member, run_id, false).await
+    }
+
+    async fn run_in(&self, member: &Member, run_id: &str, trails: bool) -> Result<RunRecord, Error> {
         let id = RunId::parse(run_id).map_err(|_| not_found_run())?;
-        match self.d.store.get_run(&id).await? {
+        let found = if trails {
+            self.d.store.get_run(&id).await?
+        } else {
+            self.d.store.get_run_without_trails(&id).await?
+        };
+        match found {
             Some(r) if r.run.workspace_id == member.workspace_id => Ok(r),
             _ => Err(not_found_run()),
         }
@@ -302,8 +312,8 @@ impl Greenlight {
             .ok_or_else(|| Error::NotFound("workspace".into()))
     }
 
-    fn workspace_data(ws: &Workspace) -> Result<WorkspaceData, String> {
-        serde_json::from_value(ws.data.clone())
+    fn workspace_data(ws: Workspace) -> Result<WorkspaceData, String> {
+        serde_json::from_value(ws.data)
             .map_err(|e| format!("the brand data of workspace {} does not load: {e}", ws.id))
     }
 
@@ -410,7 +420,7 @@ impl Greenlight {
 
         // References into the workspace.
         let ws = self.workspace(&member.workspace_id).await?;
-        let data = Self::workspace_data(&ws).map_err(Error::Unavailable)?;
+        let data = Self::workspace_data(ws).map_err(Error::Unavailable)?;
         for (name, field) in &recipe.brief {
             match (field.ty, brief.get(name)) {
                 (BriefType::ProductIds, Some(Value::Array(ids))) => {
@@ -632,7 +642,7 @@ impl Greenlight {
 
     pub async fn products(&self, member: &Member) -> Result<Vec<greenlight_agents::Product>, Error> {
         let ws = self.workspace(&member.workspace_id).await?;
-        Ok(Self::workspace_data(&ws).map_err(Error::Unavailable)?.products)
+        Ok(Self::workspace_data(ws).map_err(Error::Unavailable)?.products)
     }
 
     pub async fn outbox(&self, member: &Member, page: &PageRequest) -> Result<Page<OutboxView>, Error> {
@@ -671,10 +681,16 @@ impl Greenlight {
     }
 
     /// The gate step and its run, if the caller may see it.
-    async fn gate_of(&self, member: &Member, step_id: &str) -> Result<(StepId, RunRecord), Error> {
+    /// A gate of a run of the member's workspace (with the steps' trails if asked).
+    async fn gate_of(
+        &self,
+        member: &Member,
+        step_id: &str,
+        trails: bool,
+    ) -> Result<(StepId, RunRecord), Error> {
         let id = StepId::parse(step_id).map_err(|_| not_found_approval())?;
         let record = self
-            .run_of(member, id.run_id().as_str())
+            .run_in(member, id.run_id().as_str(), trails)
             .await
             .map_err(|_| not_found_approval())?;
         match record.step(id.step_key().as_str()) {
@@ -691,7 +707,7 @@ impl Greenlight {
 
     /// The Review card.
     pub async fn card(&self, member: &Member, step_id: &str) -> Result<Card, Error> {
-        let (id, record) = self.gate_of(member, step_id).await?;
+        let (id, record) = self.gate_of(member, step_id, true).await?;
         let loaded = self
             .d
             .recipes
@@ -764,7 +780,7 @@ impl Greenlight {
         step_id: &str,
         req: DecideRequest,
     ) -> Result<DecideResponse, Error> {
-        let (id, record) = self.gate_of(member, step_id).await?;
+        let (id, record) = self.gate_of(member, step_id, false).await?;
         let comment = clean_text("comment", req.comment)?;
         let feedback = clean_text("feedback", req.feedback)?;
         if req.verdict == Verdict::Rejected && feedback.is_none() {
@@ -1076,7 +1092,7 @@ impl Greenlight {
         let record = self
             .d
             .store
-            .get_run(&run_id)
+            .get_run_without_trails(&run_id)
             .await
             .map_err(retryable)?
             .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?;
@@ -1232,7 +1248,7 @@ impl Greenlight {
             .await
             .map_err(retryable)?
             .ok_or_else(|| TaskError::new(task_errors::AGENT_FAILED, "the run's workspace is gone"))?;
-        let mut data = Self::workspace_data(&ws).map_err(|e| TaskError::new(task_errors::AGENT_FAILED, e))?;
+        let mut data = Self::workspace_data(ws).map_err(|e| TaskError::new(task_errors::AGENT_FAILED, e))?;
         // Both read the launch's post: triage its comments, recommend for its products.
         if matches!(agent_id, AgentId::CommentTriage | AgentId::NextMoveRecommender) {
             self.put_launch_post_first(&record.run, &mut data)

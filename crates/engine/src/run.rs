@@ -46,7 +46,7 @@ type Waiters = Mutex<BTreeMap<String, Waiter>>;
 
 /// How many paused executions stay in memory by default; older ones are
 /// parked (dropped, and replayed from the journal when a task completes).
-pub const DEFAULT_LIVE_PAUSED: usize = 1024;
+pub const DEFAULT_LIVE_PAUSED: usize = 128;
 
 /// What one in-memory run of an execution shares with the engine.
 #[derive(Default)]

@@ -1,8 +1,10 @@
 //! The embedded store: SQLite adapters of the core's `Store` port and of the
 //! local engine's `Journal`, in one database file.
 //!
-//! One connection in WAL mode, used by one writer at a time; every domain
-//! operation is one `BEGIN IMMEDIATE` transaction run on the blocking pool.
+//! The database is in WAL mode. Every domain operation is atomic: a write
+//! runs on the writer thread in a savepoint of a transaction that commits
+//! it, with whatever other writes were queued, before anyone is answered; a
+//! read runs in a read transaction of its own (see [`conn`]).
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -13,18 +15,19 @@ use greenlight_core::money::Money;
 use greenlight_core::ports::*;
 use greenlight_core::time::Timestamp;
 use greenlight_engine::{ExecutionRecord, ExecutionStatus, Failure, Journal, JournalError, TaskOutcome};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod conn;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    conns: conn::Connections,
 }
 
 type Res<T> = Result<T, StoreError>;
@@ -64,7 +67,7 @@ struct Cursor {
 }
 
 /// Keeps a decision in the history; one already kept under its key stays.
-fn insert_history(tx: &rusqlite::Transaction<'_>, ws: &WorkspaceId, e: &HistoryEntry) -> Res<()> {
+fn insert_history(tx: &Connection, ws: &WorkspaceId, e: &HistoryEntry) -> Res<()> {
     tx.execute(
         "INSERT INTO decision_history (workspace_id, workflow, gate, at, step_id, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT DO NOTHING",
@@ -100,15 +103,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path).map_err(db_err)?;
-        Self::init(conn)
+        Self::init(conn, Some(path))
     }
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(db_err)?)
+        Self::init(Connection::open_in_memory().map_err(db_err)?, None)
     }
 
-    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
+    fn init(conn: Connection, path: Option<&Path>) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -122,13 +125,13 @@ impl SqliteStore {
             .map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            conns: conn::Connections::start(conn, path)?,
         })
     }
 
     /// How many approvals wait in all workspaces (for benchmarks and operators).
     pub async fn count_pending(&self) -> Res<u64> {
-        self.tx(|tx| {
+        self.read(|tx| {
             tx.query_row(
                 "SELECT count(*) FROM approvals WHERE status = 'pending'",
                 [],
@@ -139,26 +142,22 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `f` in one immediate transaction on the blocking pool.
+    /// Runs a write operation (atomically, committed before it answers).
     async fn tx<T, F>(&self, f: F) -> Res<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Res<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Res<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Unavailable("the store's lock was poisoned".into()))?;
-            let tx = guard
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(db_err)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        self.conns.write(f).await
+    }
+
+    /// Runs a read-only operation in a read transaction of its own.
+    async fn read<T, F>(&self, f: F) -> Res<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Res<T> + Send + 'static,
+    {
+        self.conns.read(f).await
     }
 }
 
@@ -212,28 +211,29 @@ fn run_from_cols(c: [Option<String>; 11]) -> Res<Run> {
     })
 }
 
-fn load_run(tx: &Connection, id: &str) -> Res<Option<RunRecord>> {
+/// A run with its steps; each step's trail only `with_trails`.
+fn load_run(tx: &Connection, id: &str, with_trails: bool) -> Res<Option<RunRecord>> {
     let cols = tx
-        .query_row(
-            &format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"),
-            [id],
-            run_from_row,
-        )
-        .optional()
+        .prepare_cached(&format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], run_from_row).optional())
         .map_err(db_err)?;
     let Some(cols) = cols else { return Ok(None) };
     let run = run_from_cols(cols)?;
-    let steps = load_steps(tx, &run.id)?;
+    let steps = load_steps(tx, &run.id, with_trails)?;
     Ok(Some(RunRecord { run, steps }))
 }
 
-fn load_steps(tx: &Connection, run: &RunId) -> Res<Vec<StepRecord>> {
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT key, label, kind, status, after, output, trail, cost, started_at, finished_at, decision
-             FROM steps WHERE run_id = ?1 ORDER BY position",
-        )
-        .map_err(db_err)?;
+fn load_steps(tx: &Connection, run: &RunId, with_trails: bool) -> Res<Vec<StepRecord>> {
+    // Ordered here rather than by SQLite, whose sorter would copy every
+    // output through its own buffers.
+    let sql = if with_trails {
+        "SELECT key, label, kind, status, after, output, trail, cost, started_at, finished_at, decision, position
+         FROM steps WHERE run_id = ?1"
+    } else {
+        "SELECT key, label, kind, status, after, output, '[]', cost, started_at, finished_at, decision, position
+         FROM steps WHERE run_id = ?1"
+    };
+    let mut stmt = tx.prepare_cached(sql).map_err(db_err)?;
     let rows = stmt
         .query_map([run.as_str()], |r| {
             Ok((
@@ -248,29 +248,34 @@ fn load_steps(tx: &Connection, run: &RunId) -> Res<Vec<StepRecord>> {
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, Option<String>>(9)?,
                 r.get::<_, Option<String>>(10)?,
+                r.get::<_, i64>(11)?,
             ))
         })
         .map_err(db_err)?;
     let mut out = Vec::new();
     for row in rows {
-        let (key, label, kind, status, after, output, trail, cost, started, finished, decision) =
+        let (key, label, kind, status, after, output, trail, cost, started, finished, decision, position) =
             row.map_err(db_err)?;
-        out.push(StepRecord {
-            run_id: run.clone(),
-            key: StepKey::parse(key).map_err(corrupt)?,
-            label,
-            kind,
-            status: StepStatus::parse(&status).ok_or_else(|| corrupt("bad step status"))?,
-            after: from_json(&after)?,
-            output: output.as_deref().map(from_json).transpose()?,
-            trail: from_json(&trail)?,
-            cost: Money::from_micros(cost),
-            started_at: opt_ts(started)?,
-            finished_at: opt_ts(finished)?,
-            decision: decision.as_deref().map(from_json).transpose()?,
-        });
+        out.push((
+            position,
+            StepRecord {
+                run_id: run.clone(),
+                key: StepKey::parse(key).map_err(corrupt)?,
+                label,
+                kind,
+                status: StepStatus::parse(&status).ok_or_else(|| corrupt("bad step status"))?,
+                after: from_json(&after)?,
+                output: output.as_deref().map(from_json).transpose()?,
+                trail: from_json(&trail)?,
+                cost: Money::from_micros(cost),
+                started_at: opt_ts(started)?,
+                finished_at: opt_ts(finished)?,
+                decision: decision.as_deref().map(from_json).transpose()?,
+            },
+        ));
     }
-    Ok(out)
+    out.sort_by_key(|(position, _)| *position);
+    Ok(out.into_iter().map(|(_, s)| s).collect())
 }
 
 fn append_events(tx: &Connection, run: &RunId, at: Timestamp, events: &[NewEvent]) -> Res<()> {
@@ -416,7 +421,7 @@ impl Store for SqliteStore {
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Res<Option<Workspace>> {
         let id = id.clone();
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let row = tx
                 .query_row(
                     "SELECT name, spend_cap, data FROM workspaces WHERE id = ?1",
@@ -460,7 +465,7 @@ impl Store for SqliteStore {
 
     async fn get_member(&self, ws: &WorkspaceId, id: &MemberId) -> Res<Option<Member>> {
         let (ws, id) = (ws.clone(), id.clone());
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let row = tx
                 .query_row(
                     "SELECT name, roles FROM members WHERE workspace_id = ?1 AND id = ?2",
@@ -509,7 +514,7 @@ impl Store for SqliteStore {
 
     async fn member_by_token(&self, token_hash: &str) -> Res<Option<(Member, bool)>> {
         let hash = token_hash.to_string();
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let row = tx
                 .query_row(
                     "SELECT m.workspace_id, m.id, m.name, m.roles, t.dev_only FROM tokens t
@@ -593,7 +598,12 @@ impl Store for SqliteStore {
 
     async fn get_run(&self, id: &RunId) -> Res<Option<RunRecord>> {
         let id = id.clone();
-        self.tx(move |tx| load_run(tx, id.as_str())).await
+        self.read(move |tx| load_run(tx, id.as_str(), true)).await
+    }
+
+    async fn get_run_without_trails(&self, id: &RunId) -> Res<Option<RunRecord>> {
+        let id = id.clone();
+        self.read(move |tx| load_run(tx, id.as_str(), false)).await
     }
 
     async fn list_runs(
@@ -603,7 +613,7 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Res<Page<RunRecord>> {
         let (ws, page) = (ws.clone(), page.clone());
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let after = decode_cursor(&ws, "runs", &page.cursor)?;
             let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
             let mut stmt = tx
@@ -630,7 +640,8 @@ impl Store for SqliteStore {
             let more = ids.len() > page.limit;
             let mut items = Vec::new();
             for id in ids.iter().take(page.limit) {
-                if let Some(r) = load_run(tx, id)? {
+                // Lists show no trails.
+                if let Some(r) = load_run(tx, id, false)? {
                     items.push(r);
                 }
             }
@@ -723,7 +734,7 @@ impl Store for SqliteStore {
 
     async fn get_approval(&self, step_id: &StepId) -> Res<Option<Approval>> {
         let sid = step_id.to_string();
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let row = tx
                 .query_row(
                     "SELECT body, status FROM approvals WHERE step_id = ?1",
@@ -744,7 +755,7 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Res<Page<Approval>> {
         let (ws, filter, page) = (ws.clone(), filter.clone(), page.clone());
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let after = decode_cursor(&ws, "approvals", &page.cursor)?;
             let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
             let mut stmt = tx
@@ -904,7 +915,7 @@ impl Store for SqliteStore {
 
     async fn month_spend(&self, ws: &WorkspaceId, month: &str) -> Res<Money> {
         let (ws, month) = (ws.clone(), month.to_string());
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let total: i64 = tx
                 .query_row(
                     "SELECT COALESCE((SELECT total FROM spend WHERE workspace_id = ?1 AND month = ?2), 0)",
@@ -918,7 +929,7 @@ impl Store for SqliteStore {
     }
 
     async fn pending_resumes(&self, limit: usize) -> Res<Vec<PendingResume>> {
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let mut stmt = tx
                 .prepare_cached("SELECT step_id, task_token, action, attempts FROM resumes WHERE done = 0 ORDER BY attempts, step_id LIMIT ?1")
                 .map_err(db_err)?;
@@ -1065,7 +1076,7 @@ impl Store for SqliteStore {
 
     async fn events_after(&self, run: &RunId, after: u64, limit: usize) -> Res<Vec<Event>> {
         let run = run.clone();
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let mut stmt = tx
                 .prepare_cached("SELECT seq, type, at, data FROM events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
                 .map_err(db_err)?;
@@ -1093,7 +1104,7 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, ws: &WorkspaceId, page: &PageRequest) -> Res<Page<AuditEntry>> {
         let (ws, page) = (ws.clone(), page.clone());
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let after = decode_cursor(&ws, "audit", &page.cursor)?;
             let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
             let mut stmt = tx
@@ -1144,7 +1155,7 @@ impl Store for SqliteStore {
 
     async fn list_outbox(&self, ws: &WorkspaceId, page: &PageRequest) -> Res<Page<OutboxItem>> {
         let (ws, page) = (ws.clone(), page.clone());
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let after = decode_cursor(&ws, "outbox", &page.cursor)?;
             let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
             let mut stmt = tx
@@ -1190,7 +1201,7 @@ impl Store for SqliteStore {
     }
 
     async fn running_runs(&self) -> Res<Vec<RunId>> {
-        self.tx(|tx| {
+        self.read(|tx| {
             let mut stmt = tx
                 .prepare_cached("SELECT id FROM runs WHERE status = 'running' ORDER BY created_at")
                 .map_err(db_err)?;
@@ -1225,7 +1236,7 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Res<Page<HistoryEntry>> {
         let (ws, workflow, gate, page) = (ws.clone(), workflow.to_string(), gate.to_string(), page.clone());
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let list = format!("history:{workflow}:{gate}");
             let after = decode_cursor(&ws, &list, &page.cursor)?;
             let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
@@ -1276,7 +1287,7 @@ impl Store for SqliteStore {
 
     async fn approver_settings(&self, ws: &WorkspaceId) -> Res<ApproverSettings> {
         let ws = ws.clone();
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let body: Option<String> = tx
                 .query_row(
                     "SELECT body FROM approver_settings WHERE workspace_id = ?1",
@@ -1332,12 +1343,12 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Res<Option<KeptResponse>> {
         let (ws, member, key) = (ws.to_string(), member.to_string(), key.to_string());
-        self.tx(move |tx| Ok(kept_row(tx, &ws, &member, &key)?.filter(|k| k.expires_at > now)))
+        self.read(move |tx| Ok(kept_row(tx, &ws, &member, &key)?.filter(|k| k.expires_at > now)))
             .await
     }
 }
 
-fn kept_row(tx: &rusqlite::Transaction<'_>, ws: &str, member: &str, key: &str) -> Res<Option<KeptResponse>> {
+fn kept_row(tx: &Connection, ws: &str, member: &str, key: &str) -> Res<Option<KeptResponse>> {
     let row = tx
         .query_row(
             "SELECT fingerprint, status, body, location, created_at, expires_at FROM kept_responses
@@ -1437,7 +1448,7 @@ impl Journal for SqliteStore {
 
     async fn get_execution(&self, name: &str) -> Result<Option<ExecutionRecord>, JournalError> {
         let name = name.to_string();
-        self.tx(move |tx| {
+        self.read(move |tx| {
             tx.query_row(
                 &format!("SELECT {EXEC_COLS} FROM executions WHERE name = ?1"),
                 [name],
@@ -1453,7 +1464,7 @@ impl Journal for SqliteStore {
     }
 
     async fn unfinished(&self) -> Result<Vec<ExecutionRecord>, JournalError> {
-        self.tx(|tx| {
+        self.read(|tx| {
             let mut stmt = tx
                 .prepare_cached(&format!(
                     "SELECT {EXEC_COLS} FROM executions WHERE notified = 0 ORDER BY start_time"
@@ -1496,7 +1507,7 @@ impl Journal for SqliteStore {
         task_key: &str,
     ) -> Result<Option<TaskOutcome>, JournalError> {
         let (e, k) = (execution.to_string(), task_key.to_string());
-        self.tx(move |tx| {
+        self.read(move |tx| {
             let s: Option<String> = tx
                 .query_row(
                     "SELECT outcome FROM task_outcomes WHERE execution = ?1 AND task_key = ?2",

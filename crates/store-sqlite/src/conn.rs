@@ -1,0 +1,237 @@
+//! The store's connections: one writer thread that commits operations in
+//! groups, and a pool of read connections used on the caller's thread.
+//!
+//! Every write operation runs in its own savepoint inside a transaction
+//! that may hold the operations queued behind it too; an operation that
+//! fails rolls back to its savepoint and leaves the others be. No caller is
+//! answered before the transaction holding its operation has committed, so
+//! a group commit acknowledges exactly what a commit per operation would,
+//! with one WAL append and one lock instead of one per operation.
+//!
+//! Reads (a file database in WAL mode) take a connection of their own from
+//! the pool: they see every commit acknowledged before they began, never
+//! wait for the writer, and skip the hop to another thread.
+
+use crate::{Res, db_err};
+use greenlight_core::ports::StoreError;
+use rusqlite::Connection;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tracing::warn;
+
+/// Most operations one transaction commits together.
+const MAX_GROUP: usize = 256;
+
+/// Idle read connections kept for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A write operation, queued for the writer thread.
+trait Job: Send {
+    /// Runs the operation in its own savepoint; what it gives back answers
+    /// the caller once the transaction's fate is known.
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer>;
+    /// The transaction could not even begin.
+    fn refuse(self: Box<Self>, error: &str);
+}
+
+trait Answer: Send {
+    fn send(self: Box<Self>, committed: &Result<(), String>);
+}
+
+struct Op<T, F> {
+    f: F,
+    reply: oneshot::Sender<Res<T>>,
+}
+
+struct Done<T> {
+    result: Res<T>,
+    reply: oneshot::Sender<Res<T>>,
+}
+
+impl<T, F> Job for Op<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Res<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
+        let Op { f, reply } = *self;
+        let result = in_savepoint(conn, f);
+        Box::new(Done { result, reply })
+    }
+
+    fn refuse(self: Box<Self>, error: &str) {
+        let _ = self.reply.send(Err(StoreError::Unavailable(error.to_string())));
+    }
+}
+
+impl<T: Send> Answer for Done<T> {
+    fn send(self: Box<Self>, committed: &Result<(), String>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), result) => result,
+            // Its own failure was rolled back already; it stays the answer.
+            (Err(_), Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(StoreError::Unavailable(e.clone())),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Runs `f` between `SAVEPOINT` and `RELEASE`, rolling back what it wrote
+/// if it fails (or panics).
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Res<T>) -> Res<T> {
+    exec(conn, "SAVEPOINT op")?;
+    let result = match std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))) {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Unavailable(
+            "a store operation failed unexpectedly (it panicked); nothing it wrote was kept".into(),
+        )),
+    };
+    if result.is_err() {
+        exec(conn, "ROLLBACK TO op")?;
+    }
+    exec(conn, "RELEASE op")?;
+    result
+}
+
+/// What went wrong, for every caller of a group that failed as one.
+fn message(e: StoreError) -> String {
+    match e {
+        StoreError::Unavailable(m) => m,
+        other => other.to_string(),
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> Res<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(db_err)
+}
+
+/// The writer thread's end of the queue.
+fn write_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
+    let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
+    while let Ok(first) = jobs.recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
+            warn!(error = %e, operations = group.len(), "could not begin a write transaction");
+            let e = message(e);
+            for job in group.drain(..) {
+                job.refuse(&e);
+            }
+            continue;
+        }
+        let answers: Vec<Box<dyn Answer>> = group.drain(..).map(|job| job.run(&conn)).collect();
+        let committed = exec(&conn, "COMMIT").map_err(message);
+        if let Err(e) = &committed {
+            warn!(error = %e, operations = answers.len(), "a write transaction did not commit");
+            // Leave no transaction open for the next group.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+        for a in answers {
+            a.send(&committed);
+        }
+    }
+}
+
+/// Where operations go: the writer for writes, the pool for reads.
+#[derive(Clone)]
+pub(crate) struct Connections {
+    writer: mpsc::Sender<Box<dyn Job>>,
+    readers: Arc<Readers>,
+}
+
+struct Readers {
+    /// `None` for an in-memory database, whose reads go to the writer.
+    path: Option<PathBuf>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Connections {
+    /// Starts the writer thread on `conn` (set up and migrated already);
+    /// reads open their own connections to `path`.
+    pub(crate) fn start(conn: Connection, path: Option<&Path>) -> Res<Connections> {
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        std::thread::Builder::new()
+            .name("greenlight-store-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(|e| StoreError::Unavailable(format!("could not start the store's writer: {e}")))?;
+        Ok(Connections {
+            writer: tx,
+            readers: Arc::new(Readers {
+                path: path.map(Path::to_path_buf),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` in the writer's transaction (with the operations queued
+    /// beside it); answers once that transaction committed.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Res<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Res<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Box::new(Op { f, reply }))
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer stopped before answering".into()))?
+    }
+
+    /// Runs `f` in a read transaction of its own, on this thread.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Res<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Res<T> + Send + 'static,
+    {
+        let Some(path) = &self.readers.path else {
+            return self.write(f).await;
+        };
+        let pooled = self.readers.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => open_reader(path)?,
+        };
+        let result = read_in(&mut conn, f);
+        if let Ok(mut idle) = self.readers.idle.lock()
+            && idle.len() < MAX_IDLE_READERS
+        {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn read_in<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Res<T>) -> Res<T> {
+    let tx = conn.transaction().map_err(db_err)?;
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&tx))).unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(
+            "a store read failed unexpectedly (it panicked)".into(),
+        ))
+    });
+    // A read transaction has nothing to keep: ending it either way is the same.
+    tx.rollback().map_err(db_err)?;
+    result
+}
+
+fn open_reader(path: &Path) -> Res<Connection> {
+    let conn = Connection::open(path).map_err(db_err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+    // A reader never writes, whatever a bug might ask of it.
+    conn.pragma_update(None, "query_only", true).map_err(db_err)?;
+    Ok(conn)
+}
