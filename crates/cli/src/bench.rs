@@ -123,6 +123,26 @@ impl Rig {
             data: demo.data,
         };
         store.put_workspace(&ws).await?;
+        // And the demo brand's decision history, so that the approver agent
+        // predicts every card, as in a workspace that has been deciding a while.
+        for gate in GATES {
+            let mut cursor = None;
+            loop {
+                let page = store
+                    .list_history(
+                        &demo.id,
+                        "campaign-launch",
+                        gate,
+                        &PageRequest { limit: 200, cursor },
+                    )
+                    .await?;
+                store.add_history(&ws.id, &page.items).await?;
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
         let member = Member {
             workspace_id: ws.id.clone(),
             id: MemberId::parse("bench")?,
@@ -339,6 +359,14 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     eprintln!("throughput: {throughput:.0} runs/s to four gates waiting ({paused_secs:.2} s)");
     let rss_waiting = rss_mb();
     eprintln!("memory: RSS {rss_before:.1} MB before, {rss_waiting:.1} MB with {n} runs waiting");
+    // Every card carries the approver agent's prediction (the figures count on it).
+    for gate in GATES {
+        let step = greenlight_core::ids::StepId::parse(&format!("{}.{gate}", ids[0]))?;
+        let approval = rig.local.app.store().get_approval(&step).await?;
+        if approval.and_then(|a| a.suggestion).is_none() {
+            bail!("the {gate} card of {} carries no prediction", ids[0]);
+        }
+    }
 
     // Resume latency, in-process: approve Listings on the first runs, one at
     // a time, each after the previous one's action ran (no queueing).

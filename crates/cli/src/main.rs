@@ -81,7 +81,30 @@ fn init_tracing() {
     }
 }
 
+/// mimalloc's `mi_option_purge_delay`: its place in `mi_option_e` of the
+/// bundled v3 `mimalloc.h` (libmimalloc-sys names its neighbours, 14 and 16;
+/// `MIMALLOC_VERBOSE=1 greenlight --help` lists the options in this order).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Gives freed memory back to the OS 10 ms after it is freed rather than a
+/// second later (mimalloc's default). A delayed purge only happens on the
+/// freeing thread's next call into the allocator, so a server that goes
+/// quiet after a burst (its runs waiting on people) kept much of the
+/// burst's memory: with 10,000 runs waiting, `greenlight bench` measured
+/// about 100 MB of RSS against 105–115 MB, at the same throughput (purging
+/// at once cost a fifth of it). A `MIMALLOC_PURGE_DELAY` in the environment
+/// wins.
+fn purge_freed_memory_sooner() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: sets one entry of mimalloc's option table, which
+    // `mi_option_set` synchronises; any value is valid for this option.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) }
+}
+
 fn main() -> std::process::ExitCode {
+    purge_freed_memory_sooner();
     // The embedded store writes on a thread of its own and reads on the
     // caller's; blocking threads serve only the odd file or process call,
     // so a few are plenty (each idle one costs memory).

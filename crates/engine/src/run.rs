@@ -840,11 +840,12 @@ async fn run_task(
 
     // Register the waiter before the gate function runs, so a decision can
     // never arrive before anyone listens.
+    let mut was_parked = false;
     let waiting = match &token {
         Some(t) => {
             let (tx, rx) = oneshot::channel();
             if let Ok(mut w) = ctx.inner.waiters.lock() {
-                w.insert(t.clone(), Waiter::Live(tx));
+                was_parked = matches!(w.insert(t.clone(), Waiter::Live(tx)), Some(Waiter::Parked));
             }
             Some((
                 rx,
@@ -857,17 +858,24 @@ async fn run_task(
         None => None,
     };
 
-    // The invocation runs to completion even if this branch is dropped.
-    let invoker = ctx.inner.invoker.clone();
-    let f = function.clone();
-    let invoked = tokio::spawn(async move { invoker.invoke(&f, payload).await })
-        .await
-        .unwrap_or_else(|e| {
-            Err(Failure {
-                error: "Lambda.ServiceException".into(),
-                cause: format!("the function crashed: {e}"),
+    // A task parked while waiting had its function run already (a run is
+    // parked only once every waiting task's function returned): a replay
+    // waits on the token again without invoking it twice.
+    let invoked = if was_parked {
+        Ok(Value::Null)
+    } else {
+        // The invocation runs to completion even if this branch is dropped.
+        let invoker = ctx.inner.invoker.clone();
+        let f = function.clone();
+        tokio::spawn(async move { invoker.invoke(&f, payload).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(Failure {
+                    error: "Lambda.ServiceException".into(),
+                    cause: format!("the function crashed: {e}"),
+                })
             })
-        });
+    };
 
     match waiting {
         None => {

@@ -503,3 +503,67 @@ async fn a_paused_run_is_parked_but_never_while_a_sibling_retries() {
     assert_eq!(engine.waiting_tasks(), 0);
     assert_eq!(engine.in_memory(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_waits_on_its_parked_gates_again_without_invoking_them_twice() {
+    let gate = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": "gate", "Payload": {"token.$": "$$.Task.Token"}}, "ResultPath": null, "End": true});
+    let def = json!({"StartAt": "Par", "States": {
+        "Par": {"Type": "Parallel", "ResultPath": null, "Branches": [
+            {"StartAt": "A", "States": {"A": gate.clone()}},
+            {"StartAt": "B", "States": {"B": gate.clone()}},
+            {"StartAt": "C", "States": {"C": gate}}
+        ], "End": true}
+    }});
+    let funcs = Arc::new(Funcs::default());
+    let ends = Arc::new(Ends::default());
+    let engine = Engine::new(
+        &[("m".into(), def)],
+        &HashMap::new(),
+        Arc::new(MemJournal::default()),
+        funcs.clone(),
+        ends.clone(),
+    )
+    .unwrap()
+    .with_live_paused(0);
+    let ended = ends.notify.notified();
+    engine.start("m", "e10", json!({})).await.unwrap();
+    let gates = || {
+        funcs
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.0 == "gate")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gates() < 3 || engine.in_memory() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never paused and parked"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let tokens = funcs.tokens.lock().unwrap().clone();
+    // Each decision replays the run, which parks again; the gates still
+    // waiting wait again, their functions not run again.
+    for (i, token) in tokens.iter().enumerate() {
+        engine.send_task_success(token, json!({})).await.unwrap();
+        if i + 1 < tokens.len() {
+            while engine.in_memory() > 0 || engine.waiting_tasks() != tokens.len() - i - 1 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the replay never parked again"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        assert_eq!(gates(), 3, "a gate's function ran again on a replay");
+    }
+    tokio::time::timeout(Duration::from_secs(10), ended)
+        .await
+        .expect("execution ends");
+    assert_eq!(ends.ended.lock().unwrap()[0].status, ExecutionStatus::Succeeded);
+    assert_eq!(engine.waiting_tasks(), 0);
+}

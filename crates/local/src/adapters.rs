@@ -8,7 +8,7 @@ use greenlight_core::service::ExecutionOutcome;
 use greenlight_engine::{Engine, EngineError, ExecutionRecord, Failure, Invoker, Listener};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
 
 /// Local function ARNs are this prefix and the placeholder's name.
@@ -170,25 +170,51 @@ impl FileBlobs {
         }
         Ok(self.root.join(key))
     }
+
+    /// Where a blob's content type is kept when its extension does not say it.
+    fn type_path(path: &Path) -> PathBuf {
+        path.with_extension(format!(
+            "{}.content-type",
+            path.extension().and_then(|e| e.to_str()).unwrap_or("bin")
+        ))
+    }
+}
+
+/// The content type a file extension says (the agents' renders are SVG):
+/// such a blob needs no file beside it to keep its type.
+fn type_of_extension(path: &Path) -> Option<&'static str> {
+    match path.extension()?.to_str()? {
+        "svg" => Some("image/svg+xml"),
+        "png" => Some("image/png"),
+        "jpg" | "jpeg" => Some("image/jpeg"),
+        "json" => Some("application/json"),
+        _ => None,
+    }
 }
 
 #[async_trait]
 impl BlobStore for FileBlobs {
     async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
         let path = self.path(key)?;
-        let meta = path.with_extension(format!(
-            "{}.content-type",
-            path.extension().and_then(|e| e.to_str()).unwrap_or("bin")
-        ));
+        let meta = Self::type_path(&path);
         let ct = content_type.to_string();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
+            // The type first: a blob readable before its type would be
+            // served as what its extension says.
+            if type_of_extension(&path) == Some(ct.as_str()) {
+                match std::fs::remove_file(&meta) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            } else {
+                std::fs::write(&meta, &ct)?;
+            }
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, &bytes)?;
-            std::fs::rename(&tmp, &path)?;
-            std::fs::write(meta, ct)
+            std::fs::rename(&tmp, &path)
         })
         .await
         .map_err(|e| BlobError::Unavailable(e.to_string()))?
@@ -197,13 +223,15 @@ impl BlobStore for FileBlobs {
 
     async fn get(&self, key: &str) -> Result<Option<(String, Vec<u8>)>, BlobError> {
         let path = self.path(key)?;
-        let meta = path.with_extension(format!(
-            "{}.content-type",
-            path.extension().and_then(|e| e.to_str()).unwrap_or("bin")
-        ));
+        let meta = Self::type_path(&path);
         tokio::task::spawn_blocking(move || match std::fs::read(&path) {
             Ok(bytes) => {
-                let ct = std::fs::read_to_string(meta).unwrap_or_else(|_| "application/octet-stream".into());
+                let ct = match std::fs::read_to_string(meta) {
+                    Ok(ct) => ct,
+                    Err(_) => type_of_extension(&path)
+                        .unwrap_or("application/octet-stream")
+                        .to_string(),
+                };
                 Ok(Some((ct, bytes)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -211,5 +239,46 @@ impl BlobStore for FileBlobs {
         })
         .await
         .map_err(|e| BlobError::Unavailable(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_blob_keeps_its_type_with_a_file_beside_it_only_when_its_extension_does_not_say_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FileBlobs::new(dir.path().to_path_buf());
+        let key = "runs/run_01abc/post-1.svg";
+        let sidecar = dir.path().join("runs/run_01abc/post-1.svg.content-type");
+
+        blobs.put(key, "image/svg+xml", b"<svg/>".to_vec()).await.unwrap();
+        assert!(!sidecar.exists());
+        assert_eq!(
+            blobs.get(key).await.unwrap(),
+            Some(("image/svg+xml".to_string(), b"<svg/>".to_vec()))
+        );
+
+        // Another type under the same name is kept beside it, and wins.
+        blobs
+            .put(key, "text/plain", b"not a picture".to_vec())
+            .await
+            .unwrap();
+        assert!(sidecar.exists());
+        assert_eq!(blobs.get(key).await.unwrap().unwrap().0, "text/plain");
+
+        // Back to the extension's type: the file beside it goes.
+        blobs.put(key, "image/svg+xml", b"<svg/>".to_vec()).await.unwrap();
+        assert!(!sidecar.exists());
+        assert_eq!(blobs.get(key).await.unwrap().unwrap().0, "image/svg+xml");
+
+        // No extension it knows, no file beside it: octet-stream.
+        std::fs::write(dir.path().join("runs/run_01abc/raw.bin"), b"x").unwrap();
+        assert_eq!(
+            blobs.get("runs/run_01abc/raw.bin").await.unwrap().unwrap().0,
+            "application/octet-stream"
+        );
+        assert!(blobs.get("runs/run_01abc/none.svg").await.unwrap().is_none());
     }
 }

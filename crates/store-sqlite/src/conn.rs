@@ -25,6 +25,9 @@ use tracing::warn;
 /// Most operations one transaction commits together.
 const MAX_GROUP: usize = 256;
 
+/// Prepared statements each connection keeps (the store has about 60).
+pub(crate) const STATEMENTS: usize = 128;
+
 /// Idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -231,6 +234,7 @@ fn read_in<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Res<T>) -> R
 fn open_reader(path: &Path) -> Res<Connection> {
     let conn = Connection::open(path).map_err(db_err)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
     // A reader never writes, whatever a bug might ask of it.
     conn.pragma_update(None, "query_only", true).map_err(db_err)?;
     Ok(conn)

@@ -36,6 +36,21 @@ fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// Runs a statement from the connection's cache of prepared statements.
+fn execute(tx: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
+/// Reads one row with a statement from the connection's cache.
+fn query_row<T>(
+    tx: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -68,7 +83,8 @@ struct Cursor {
 
 /// Keeps a decision in the history; one already kept under its key stays.
 fn insert_history(tx: &Connection, ws: &WorkspaceId, e: &HistoryEntry) -> Res<()> {
-    tx.execute(
+    execute(
+                tx,
         "INSERT INTO decision_history (workspace_id, workflow, gate, at, step_id, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT DO NOTHING",
         params![ws.as_str(), e.workflow, e.gate, e.at.to_string(), e.step_id, to_json(e)?],
@@ -113,6 +129,7 @@ impl SqliteStore {
 
     fn init(conn: Connection, path: Option<&Path>) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+        conn.set_prepared_statement_cache_capacity(conn::STATEMENTS);
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
@@ -132,7 +149,8 @@ impl SqliteStore {
     /// How many approvals wait in all workspaces (for benchmarks and operators).
     pub async fn count_pending(&self) -> Res<u64> {
         self.read(|tx| {
-            tx.query_row(
+            query_row(
+                tx,
                 "SELECT count(*) FROM approvals WHERE status = 'pending'",
                 [],
                 |r| r.get(0),
@@ -282,11 +300,13 @@ fn append_events(tx: &Connection, run: &RunId, at: Timestamp, events: &[NewEvent
     if events.is_empty() {
         return Ok(());
     }
-    let seq: i64 = tx
-        .query_row("SELECT next_seq FROM runs WHERE id = ?1", [run.as_str()], |r| {
-            r.get(0)
-        })
-        .map_err(db_err)?;
+    let seq: i64 = query_row(
+        tx,
+        "SELECT next_seq FROM runs WHERE id = ?1",
+        [run.as_str()],
+        |r| r.get(0),
+    )
+    .map_err(db_err)?;
     let mut stmt = tx
         .prepare_cached("INSERT INTO events (run_id, seq, type, at, data) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(db_err)?;
@@ -300,7 +320,8 @@ fn append_events(tx: &Connection, run: &RunId, at: Timestamp, events: &[NewEvent
         ])
         .map_err(db_err)?;
     }
-    tx.execute(
+    execute(
+        tx,
         "UPDATE runs SET next_seq = next_seq + ?2 WHERE id = ?1",
         params![run.as_str(), events.len() as i64],
     )
@@ -309,22 +330,21 @@ fn append_events(tx: &Connection, run: &RunId, at: Timestamp, events: &[NewEvent
 }
 
 fn run_status(tx: &Connection, run: &str) -> Res<Option<RunStatus>> {
-    let s: Option<String> = tx
-        .query_row("SELECT status FROM runs WHERE id = ?1", [run], |r| r.get(0))
+    let s: Option<String> = query_row(tx, "SELECT status FROM runs WHERE id = ?1", [run], |r| r.get(0))
         .optional()
         .map_err(db_err)?;
     Ok(s.and_then(|s| RunStatus::parse(&s)))
 }
 
 fn step_status(tx: &Connection, run: &str, key: &str) -> Res<Option<StepStatus>> {
-    let s: Option<String> = tx
-        .query_row(
-            "SELECT status FROM steps WHERE run_id = ?1 AND key = ?2",
-            [run, key],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err)?;
+    let s: Option<String> = query_row(
+        tx,
+        "SELECT status FROM steps WHERE run_id = ?1 AND key = ?2",
+        [run, key],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db_err)?;
     Ok(s.and_then(|s| StepStatus::parse(&s)))
 }
 
@@ -336,7 +356,8 @@ fn apply_update(tx: &Connection, u: &StepUpdate) -> Res<bool> {
     if !current.is_some_and(|c| u.from.contains(&c)) {
         return Ok(false);
     }
-    tx.execute(
+    execute(
+                tx,
         "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at)
          WHERE run_id = ?1 AND key = ?2",
         params![
@@ -349,7 +370,8 @@ fn apply_update(tx: &Connection, u: &StepUpdate) -> Res<bool> {
     )
     .map_err(db_err)?;
     if let Some(r) = &u.result {
-        tx.execute(
+        execute(
+            tx,
             "UPDATE steps SET output = ?3, trail = ?4, cost = ?5 WHERE run_id = ?1 AND key = ?2",
             params![
                 u.run_id.as_str(),
@@ -385,7 +407,8 @@ fn approval_from_row(body: &str, status: &str) -> Res<Approval> {
 
 /// Releases the run's unconsumed spend reservations from their months' totals.
 fn release_reservations(tx: &Connection, run: &str) -> Res<()> {
-    tx.execute(
+    execute(
+        tx,
         "UPDATE spend SET total = total - (
              SELECT COALESCE(SUM(r.amount), 0) FROM spend_reservations r
              WHERE r.run_id = ?1 AND r.state = 'reserved'
@@ -395,7 +418,8 @@ fn release_reservations(tx: &Connection, run: &str) -> Res<()> {
         [run],
     )
     .map_err(db_err)?;
-    tx.execute(
+    execute(
+        tx,
         "UPDATE spend_reservations SET state = 'released' WHERE run_id = ?1 AND state = 'reserved'",
         [run],
     )
@@ -408,7 +432,8 @@ impl Store for SqliteStore {
     async fn put_workspace(&self, ws: &Workspace) -> Res<()> {
         let ws = ws.clone();
         self.tx(move |tx| {
-            tx.execute(
+            execute(
+                tx,
                 "INSERT INTO workspaces (id, name, spend_cap, data) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, spend_cap = excluded.spend_cap, data = excluded.data",
                 params![ws.id.as_str(), ws.name, ws.spend_cap.micros(), to_json(&ws.data)?],
@@ -422,20 +447,20 @@ impl Store for SqliteStore {
     async fn get_workspace(&self, id: &WorkspaceId) -> Res<Option<Workspace>> {
         let id = id.clone();
         self.read(move |tx| {
-            let row = tx
-                .query_row(
-                    "SELECT name, spend_cap, data FROM workspaces WHERE id = ?1",
-                    [id.as_str()],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(db_err)?;
+            let row = query_row(
+                tx,
+                "SELECT name, spend_cap, data FROM workspaces WHERE id = ?1",
+                [id.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db_err)?;
             row.map(|(name, cap, data)| {
                 Ok(Workspace {
                     id: id.clone(),
@@ -452,7 +477,8 @@ impl Store for SqliteStore {
     async fn put_member(&self, m: &Member) -> Res<()> {
         let m = m.clone();
         self.tx(move |tx| {
-            tx.execute(
+            execute(
+                tx,
                 "INSERT INTO members (workspace_id, id, name, roles) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (workspace_id, id) DO UPDATE SET name = excluded.name, roles = excluded.roles",
                 params![m.workspace_id.as_str(), m.id.as_str(), m.name, to_json(&m.roles)?],
@@ -466,14 +492,14 @@ impl Store for SqliteStore {
     async fn get_member(&self, ws: &WorkspaceId, id: &MemberId) -> Res<Option<Member>> {
         let (ws, id) = (ws.clone(), id.clone());
         self.read(move |tx| {
-            let row = tx
-                .query_row(
-                    "SELECT name, roles FROM members WHERE workspace_id = ?1 AND id = ?2",
-                    params![ws.as_str(), id.as_str()],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                )
-                .optional()
-                .map_err(db_err)?;
+            let row = query_row(
+                tx,
+                "SELECT name, roles FROM members WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.as_str(), id.as_str()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(db_err)?;
             row.map(|(name, roles)| {
                 Ok(Member {
                     workspace_id: ws.clone(),
@@ -490,7 +516,8 @@ impl Store for SqliteStore {
     async fn put_token(&self, token_hash: &str, m: &Member, dev_only: bool) -> Res<()> {
         let (hash, m) = (token_hash.to_string(), m.clone());
         self.tx(move |tx| {
-            tx.execute(
+            execute(
+                tx,
                 "INSERT INTO tokens (hash, workspace_id, member_id, dev_only) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (hash) DO UPDATE SET workspace_id = excluded.workspace_id, member_id = excluded.member_id, dev_only = excluded.dev_only",
                 params![hash, m.workspace_id.as_str(), m.id.as_str(), dev_only],
@@ -503,36 +530,31 @@ impl Store for SqliteStore {
 
     async fn delete_token(&self, token_hash: &str) -> Res<bool> {
         let hash = token_hash.to_string();
-        self.tx(move |tx| {
-            Ok(tx
-                .execute("DELETE FROM tokens WHERE hash = ?1", [hash])
-                .map_err(db_err)?
-                == 1)
-        })
-        .await
+        self.tx(move |tx| Ok(execute(tx, "DELETE FROM tokens WHERE hash = ?1", [hash]).map_err(db_err)? == 1))
+            .await
     }
 
     async fn member_by_token(&self, token_hash: &str) -> Res<Option<(Member, bool)>> {
         let hash = token_hash.to_string();
         self.read(move |tx| {
-            let row = tx
-                .query_row(
-                    "SELECT m.workspace_id, m.id, m.name, m.roles, t.dev_only FROM tokens t
+            let row = query_row(
+                tx,
+                "SELECT m.workspace_id, m.id, m.name, m.roles, t.dev_only FROM tokens t
                      JOIN members m ON m.workspace_id = t.workspace_id AND m.id = t.member_id
                      WHERE t.hash = ?1",
-                    [hash],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, bool>(4)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(db_err)?;
+                [hash],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, bool>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db_err)?;
             row.map(|(ws, id, name, roles, dev)| {
                 Ok((
                     Member {
@@ -553,8 +575,8 @@ impl Store for SqliteStore {
         let new = new.clone();
         self.tx(move |tx| {
             let r = &new.run;
-            let inserted = tx
-                .execute(
+            let inserted = execute(
+                tx,
                     &format!("INSERT OR IGNORE INTO runs ({RUN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                     params![
                         r.id.as_str(),
@@ -669,21 +691,21 @@ impl Store for SqliteStore {
         self.tx(move |tx| {
             let a = &open.approval;
             let sid = a.step_id.to_string();
-            let existing: Option<String> = tx
-                .query_row("SELECT status FROM approvals WHERE step_id = ?1", [&sid], |r| r.get(0))
+            let existing: Option<String> = query_row(tx, "SELECT status FROM approvals WHERE step_id = ?1", [&sid], |r| r.get(0))
                 .optional()
                 .map_err(db_err)?;
             match existing.as_deref() {
                 Some("pending") => {
-                    tx.execute("UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, open.task_token])
+                    execute(tx, "UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, open.task_token])
                         .map_err(db_err)?;
                     return Ok(GateOpened::Waiting);
                 }
                 Some("decided") => {
                     // A retried gate task: the stored decision goes out with the new token.
-                    tx.execute("UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, open.task_token])
+                    execute(tx, "UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, open.task_token])
                         .map_err(db_err)?;
-                    tx.execute(
+                    execute(
+                tx,
                         "UPDATE resumes SET task_token = ?2, done = 0, attempts = 0 WHERE step_id = ?1",
                         params![sid, open.task_token],
                     )
@@ -700,7 +722,8 @@ impl Store for SqliteStore {
             if !matches!(current, Some(StepStatus::Pending) | Some(StepStatus::Running)) {
                 return Ok(GateOpened::Closed);
             }
-            tx.execute(
+            execute(
+                tx,
                 "INSERT INTO approvals (step_id, workspace_id, run_id, step_key, status, created_at, task_token, body)
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
                 params![
@@ -714,7 +737,8 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(db_err)?;
-            tx.execute(
+            execute(
+                tx,
                 "UPDATE steps SET status = 'waiting_for_approval', started_at = COALESCE(started_at, ?3),
                  cost = cost + ?4
                  WHERE run_id = ?1 AND key = ?2",
@@ -735,14 +759,14 @@ impl Store for SqliteStore {
     async fn get_approval(&self, step_id: &StepId) -> Res<Option<Approval>> {
         let sid = step_id.to_string();
         self.read(move |tx| {
-            let row = tx
-                .query_row(
-                    "SELECT body, status FROM approvals WHERE step_id = ?1",
-                    [sid],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                )
-                .optional()
-                .map_err(db_err)?;
+            let row = query_row(
+                tx,
+                "SELECT body, status FROM approvals WHERE step_id = ?1",
+                [sid],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(db_err)?;
             row.map(|(b, s)| approval_from_row(&b, &s)).transpose()
         })
         .await
@@ -811,15 +835,14 @@ impl Store for SqliteStore {
             {
                 return Ok(DecisionApplied::Conflict);
             }
-            let token: Option<String> = tx
-                .query_row("SELECT task_token FROM approvals WHERE step_id = ?1 AND status = 'pending'", [&sid], |r| r.get(0))
+            let token: Option<String> = query_row(tx, "SELECT task_token FROM approvals WHERE step_id = ?1 AND status = 'pending'", [&sid], |r| r.get(0))
                 .optional()
                 .map_err(db_err)?;
             let Some(token) = token else { return Ok(DecisionApplied::Conflict) };
             // The spend aggregate, under the cap.
             if let Some(r) = &w.reserve {
-                let spent: i64 = tx
-                    .query_row(
+                let spent: i64 = query_row(
+                tx,
                         "SELECT COALESCE((SELECT total FROM spend WHERE workspace_id = ?1 AND month = ?2), 0)",
                         params![w.workspace_id.as_str(), r.month],
                         |row| row.get(0),
@@ -828,28 +851,32 @@ impl Store for SqliteStore {
                 if spent + r.amount.micros() > r.cap.micros() {
                     return Ok(DecisionApplied::OverCap { remaining: Money::from_micros(r.cap.micros() - spent).max(Money::ZERO) });
                 }
-                tx.execute(
+                execute(
+                tx,
                     "INSERT INTO spend (workspace_id, month, total) VALUES (?1, ?2, ?3)
                      ON CONFLICT (workspace_id, month) DO UPDATE SET total = total + excluded.total",
                     params![w.workspace_id.as_str(), r.month, r.amount.micros()],
                 )
                 .map_err(db_err)?;
-                tx.execute(
+                execute(
+                tx,
                     "INSERT INTO spend_reservations (step_id, workspace_id, run_id, month, amount) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![sid, w.workspace_id.as_str(), run, r.month, r.amount.micros()],
                 )
                 .map_err(db_err)?;
             }
             let at = w.decision.at.to_string();
-            tx.execute(
+            execute(
+                tx,
                 "UPDATE steps SET status = ?3, output = ?4, decision = ?5, finished_at = ?6 WHERE run_id = ?1 AND key = ?2",
                 params![run, key, w.step_status.as_str(), to_json(&w.step_output)?, to_json(&w.decision)?, at],
             )
             .map_err(db_err)?;
-            tx.execute("UPDATE approvals SET status = 'decided' WHERE step_id = ?1", [&sid])
+            execute(tx, "UPDATE approvals SET status = 'decided' WHERE step_id = ?1", [&sid])
                 .map_err(db_err)?;
             let a = &w.audit;
-            tx.execute(
+            execute(
+                tx,
                 "INSERT INTO audit (workspace_id, at, id, actor, action, run_id, step_id, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     a.workspace_id.as_str(),
@@ -864,7 +891,8 @@ impl Store for SqliteStore {
             )
             .map_err(db_err)?;
             insert_history(tx, &w.workspace_id, &w.history)?;
-            tx.execute(
+            execute(
+                tx,
                 "INSERT INTO resumes (step_id, task_token, action) VALUES (?1, ?2, ?3)
                  ON CONFLICT (step_id) DO UPDATE SET task_token = excluded.task_token, action = excluded.action, done = 0, attempts = 0",
                 params![sid, token, to_json(&w.resume)?],
@@ -874,7 +902,8 @@ impl Store for SqliteStore {
             append_events(tx, &run_id, w.decision.at, &w.events)?;
             let mut cancelled = Vec::new();
             if let Some(fail) = &w.fail_run {
-                tx.execute(
+                execute(
+                tx,
                     "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
                     params![run, fail.error, at],
                 )
@@ -891,9 +920,10 @@ impl Store for SqliteStore {
                 };
                 let mut events = Vec::new();
                 for (other, other_key) in siblings {
-                    tx.execute("UPDATE approvals SET status = 'cancelled' WHERE step_id = ?1", [&other])
+                    execute(tx, "UPDATE approvals SET status = 'cancelled' WHERE step_id = ?1", [&other])
                         .map_err(db_err)?;
-                    tx.execute(
+                    execute(
+                tx,
                         "UPDATE steps SET status = 'cancelled', finished_at = ?3 WHERE run_id = ?1 AND key = ?2",
                         params![run, other_key, at],
                     )
@@ -916,13 +946,13 @@ impl Store for SqliteStore {
     async fn month_spend(&self, ws: &WorkspaceId, month: &str) -> Res<Money> {
         let (ws, month) = (ws.clone(), month.to_string());
         self.read(move |tx| {
-            let total: i64 = tx
-                .query_row(
-                    "SELECT COALESCE((SELECT total FROM spend WHERE workspace_id = ?1 AND month = ?2), 0)",
-                    params![ws.as_str(), month],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
+            let total: i64 = query_row(
+                tx,
+                "SELECT COALESCE((SELECT total FROM spend WHERE workspace_id = ?1 AND month = ?2), 0)",
+                params![ws.as_str(), month],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
             Ok(Money::from_micros(total))
         })
         .await
@@ -955,8 +985,7 @@ impl Store for SqliteStore {
     async fn resume_done(&self, step_id: &StepId) -> Res<()> {
         let sid = step_id.to_string();
         self.tx(move |tx| {
-            tx.execute("UPDATE resumes SET done = 1 WHERE step_id = ?1", [sid])
-                .map_err(db_err)?;
+            execute(tx, "UPDATE resumes SET done = 1 WHERE step_id = ?1", [sid]).map_err(db_err)?;
             Ok(())
         })
         .await
@@ -965,7 +994,8 @@ impl Store for SqliteStore {
     async fn resume_failed_attempt(&self, step_id: &StepId) -> Res<()> {
         let sid = step_id.to_string();
         self.tx(move |tx| {
-            tx.execute(
+            execute(
+                tx,
                 "UPDATE resumes SET attempts = attempts + 1 WHERE step_id = ?1",
                 [sid],
             )
@@ -981,7 +1011,8 @@ impl Store for SqliteStore {
             if !apply_update(tx, &u)? {
                 return Ok(false);
             }
-            tx.execute(
+            execute(
+                tx,
                 "INSERT OR IGNORE INTO outbox (step_id, workspace_id, run_id, step_key, action, payload, sent_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -995,7 +1026,8 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(db_err)?;
-            tx.execute(
+            execute(
+                tx,
                 "UPDATE spend_reservations SET state = 'consumed' WHERE step_id = ?1 AND state = 'reserved'",
                 [gate.to_string()],
             )
@@ -1015,7 +1047,8 @@ impl Store for SqliteStore {
             let changed = status == RunStatus::Running;
             let at = f.at.to_string();
             if changed {
-                tx.execute(
+                execute(
+                    tx,
                     "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
                     params![run, f.status.as_str(), f.error, at],
                 )
@@ -1028,12 +1061,14 @@ impl Store for SqliteStore {
             } else {
                 "cancelled"
             };
-            tx.execute(
+            execute(
+                tx,
                 "UPDATE steps SET status = ?2, finished_at = ?3 WHERE run_id = ?1 AND status = 'pending'",
                 params![run, never_ran, at],
             )
             .map_err(db_err)?;
-            tx.execute(
+            execute(
+                tx,
                 "UPDATE steps SET status = 'cancelled', finished_at = ?2
                  WHERE run_id = ?1 AND status IN ('running', 'waiting_for_approval')",
                 params![run, at],
@@ -1052,7 +1087,8 @@ impl Store for SqliteStore {
             };
             let mut events = Vec::new();
             for (sid, key) in pending {
-                tx.execute(
+                execute(
+                    tx,
                     "UPDATE approvals SET status = 'cancelled' WHERE step_id = ?1",
                     [&sid],
                 )
@@ -1274,7 +1310,8 @@ impl Store for SqliteStore {
     async fn put_approver_settings(&self, ws: &WorkspaceId, settings: &ApproverSettings) -> Res<()> {
         let (ws, body) = (ws.clone(), to_json(settings)?);
         self.tx(move |tx| {
-            tx.execute(
+            execute(
+                tx,
                 "INSERT INTO approver_settings (workspace_id, body) VALUES (?1, ?2)
                  ON CONFLICT (workspace_id) DO UPDATE SET body = excluded.body",
                 params![ws.as_str(), body],
@@ -1288,14 +1325,14 @@ impl Store for SqliteStore {
     async fn approver_settings(&self, ws: &WorkspaceId) -> Res<ApproverSettings> {
         let ws = ws.clone();
         self.read(move |tx| {
-            let body: Option<String> = tx
-                .query_row(
-                    "SELECT body FROM approver_settings WHERE workspace_id = ?1",
-                    [ws.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?;
+            let body: Option<String> = query_row(
+                tx,
+                "SELECT body FROM approver_settings WHERE workspace_id = ?1",
+                [ws.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
             match body {
                 Some(b) => from_json(&b),
                 None => Ok(ApproverSettings::default()),
@@ -1308,12 +1345,12 @@ impl Store for SqliteStore {
         let (r, now) = (r.clone(), now.to_string());
         self.tx(move |tx| {
             // Expired responses go as new ones come.
-            tx.execute("DELETE FROM kept_responses WHERE expires_at <= ?1", [&now])
-                .map_err(db_err)?;
+            execute(tx, "DELETE FROM kept_responses WHERE expires_at <= ?1", [&now]).map_err(db_err)?;
             if let Some(kept) = kept_row(tx, r.workspace_id.as_str(), r.member_id.as_str(), &r.key)? {
                 return Ok(kept);
             }
-            tx.execute(
+            execute(
+                tx,
                 "INSERT INTO kept_responses
                  (workspace_id, member_id, key, fingerprint, status, body, location, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -1349,24 +1386,24 @@ impl Store for SqliteStore {
 }
 
 fn kept_row(tx: &Connection, ws: &str, member: &str, key: &str) -> Res<Option<KeptResponse>> {
-    let row = tx
-        .query_row(
-            "SELECT fingerprint, status, body, location, created_at, expires_at FROM kept_responses
+    let row = query_row(
+        tx,
+        "SELECT fingerprint, status, body, location, created_at, expires_at FROM kept_responses
              WHERE workspace_id = ?1 AND member_id = ?2 AND key = ?3",
-            params![ws, member, key],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u16>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(db_err)?;
+        params![ws, member, key],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u16>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        },
+    )
+    .optional()
+    .map_err(db_err)?;
     row.map(|(fingerprint, status, body, location, created, expires)| {
         Ok(KeptResponse {
             workspace_id: WorkspaceId::parse(ws).map_err(corrupt)?,
@@ -1434,8 +1471,8 @@ impl Journal for SqliteStore {
     async fn create_execution(&self, e: &ExecutionRecord) -> Result<bool, JournalError> {
         let e = e.clone();
         self.tx(move |tx| {
-            let n = tx
-                .execute(
+            let n = execute(
+                tx,
                     &format!("INSERT OR IGNORE INTO executions ({EXEC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, 0)"),
                     params![e.name, e.machine, to_json(&e.input)?, e.start_time, e.status.as_str()],
                 )
@@ -1449,7 +1486,8 @@ impl Journal for SqliteStore {
     async fn get_execution(&self, name: &str) -> Result<Option<ExecutionRecord>, JournalError> {
         let name = name.to_string();
         self.read(move |tx| {
-            tx.query_row(
+            query_row(
+                tx,
                 &format!("SELECT {EXEC_COLS} FROM executions WHERE name = ?1"),
                 [name],
                 exec_from_row,
@@ -1489,12 +1527,12 @@ impl Journal for SqliteStore {
     ) -> Result<bool, JournalError> {
         let (e, k, o) = (execution.to_string(), task_key.to_string(), outcome.clone());
         self.tx(move |tx| {
-            let n = tx
-                .execute(
-                    "INSERT OR IGNORE INTO task_outcomes (execution, task_key, outcome) VALUES (?1, ?2, ?3)",
-                    params![e, k, to_json(&o)?],
-                )
-                .map_err(db_err)?;
+            let n = execute(
+                tx,
+                "INSERT OR IGNORE INTO task_outcomes (execution, task_key, outcome) VALUES (?1, ?2, ?3)",
+                params![e, k, to_json(&o)?],
+            )
+            .map_err(db_err)?;
             Ok(n == 1)
         })
         .await
@@ -1508,14 +1546,14 @@ impl Journal for SqliteStore {
     ) -> Result<Option<TaskOutcome>, JournalError> {
         let (e, k) = (execution.to_string(), task_key.to_string());
         self.read(move |tx| {
-            let s: Option<String> = tx
-                .query_row(
-                    "SELECT outcome FROM task_outcomes WHERE execution = ?1 AND task_key = ?2",
-                    params![e, k],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?;
+            let s: Option<String> = query_row(
+                tx,
+                "SELECT outcome FROM task_outcomes WHERE execution = ?1 AND task_key = ?2",
+                params![e, k],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
             s.as_deref().map(from_json).transpose()
         })
         .await
@@ -1533,7 +1571,8 @@ impl Journal for SqliteStore {
         let output = output.map(to_json).transpose().map_err(jerr)?;
         let failure = failure.map(to_json).transpose().map_err(jerr)?;
         self.tx(move |tx| {
-            tx.execute(
+            execute(
+                tx,
                 "UPDATE executions SET status = ?2, output = ?3, failure = ?4 WHERE name = ?1 AND status = 'RUNNING'",
                 params![name, status.as_str(), output, failure],
             )
@@ -1547,8 +1586,7 @@ impl Journal for SqliteStore {
     async fn mark_notified(&self, name: &str) -> Result<(), JournalError> {
         let name = name.to_string();
         self.tx(move |tx| {
-            tx.execute("UPDATE executions SET notified = 1 WHERE name = ?1", [name])
-                .map_err(db_err)?;
+            execute(tx, "UPDATE executions SET notified = 1 WHERE name = ?1", [name]).map_err(db_err)?;
             Ok(())
         })
         .await
