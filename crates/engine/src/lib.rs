@@ -100,6 +100,12 @@ pub trait Journal: Send + Sync {
         execution: &str,
         task_key: &str,
     ) -> Result<Option<TaskOutcome>, JournalError>;
+    /// Every task outcome an execution has recorded, by task key (what a
+    /// replay reads once instead of one task at a time).
+    async fn task_outcomes(
+        &self,
+        execution: &str,
+    ) -> Result<std::collections::HashMap<String, TaskOutcome>, JournalError>;
     async fn finish_execution(
         &self,
         name: &str,

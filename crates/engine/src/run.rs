@@ -470,6 +470,15 @@ async fn run_in_memory(
             "StateMachine": {"Id": format!("arn:greenlight:local:stateMachine:{}", record.machine), "Name": record.machine},
         }),
         transitions: std::sync::atomic::AtomicU64::new(0),
+        // Read once: a replay finds its tasks' outcomes here. An outcome
+        // recorded later is read from the journal when its task comes.
+        journaled: Mutex::new(
+            inner
+                .journal
+                .task_outcomes(&record.name)
+                .await
+                .unwrap_or_default(),
+        ),
     };
     let run = run_machine(&ctx, machine, record.input.clone(), String::new());
     tokio::pin!(run);
@@ -539,6 +548,19 @@ struct Ctx {
     execution: String,
     context: Value,
     transitions: std::sync::atomic::AtomicU64,
+    /// The outcomes journaled when this run began, taken as tasks replay.
+    journaled: Mutex<HashMap<String, TaskOutcome>>,
+}
+
+impl Ctx {
+    /// A task's journaled outcome: from what this run read when it began,
+    /// else from the journal.
+    async fn outcome(&self, key: &str) -> Result<Option<TaskOutcome>, JournalError> {
+        if let Some(o) = self.journaled.lock().ok().and_then(|mut j| j.remove(key)) {
+            return Ok(Some(o));
+        }
+        self.inner.journal.task_outcome(&self.execution, key).await
+    }
 }
 
 fn runtime(cause: impl Into<String>) -> Failure {
@@ -668,13 +690,12 @@ async fn run_state(ctx: &Ctx, state: &State, raw_input: Value, key: &str) -> Res
                 // wait): the execution is not paused.
                 let _busy = Busy::enter(ctx);
                 // A retry whose outcome is already journaled (replay) need not wait.
-                let replayed = matches!(
-                    ctx.inner
-                        .journal
-                        .task_outcome(&ctx.execution, &format!("{key}@{attempt}"))
-                        .await,
-                    Ok(Some(_))
-                );
+                let next = format!("{key}@{attempt}");
+                let replayed = ctx.journaled.lock().is_ok_and(|j| j.contains_key(&next))
+                    || matches!(
+                        ctx.inner.journal.task_outcome(&ctx.execution, &next).await,
+                        Ok(Some(_))
+                    );
                 if !replayed {
                     warn!(execution = %ctx.execution, state = %state.name, error = %failure.error, attempt, "retrying");
                     let secs = (delay * ctx.inner.retry_scale).max(0.0);
@@ -820,7 +841,7 @@ async fn run_task(
     let _busy = Busy::enter(ctx);
     let journal = &ctx.inner.journal;
     // Replay: an outcome already journaled is the outcome.
-    match journal.task_outcome(&ctx.execution, key).await {
+    match ctx.outcome(key).await {
         Ok(Some(TaskOutcome::Succeeded(v))) => return Ok(v),
         Ok(Some(TaskOutcome::Failed(f))) => return Err(f),
         Ok(None) => {}

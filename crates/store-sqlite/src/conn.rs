@@ -239,3 +239,68 @@ fn open_reader(path: &Path) -> Res<Connection> {
     conn.pragma_update(None, "query_only", true).map_err(db_err)?;
     Ok(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_operation_rolls_back_alone_and_the_rest_of_its_group_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY);")
+            .unwrap();
+        let conns = Connections::start(conn, Some(&path)).unwrap();
+        let mut ops = Vec::new();
+        for i in 0..200i64 {
+            let conns = conns.clone();
+            ops.push(tokio::spawn(async move {
+                conns
+                    .write(move |c| {
+                        c.execute("INSERT INTO t (x) VALUES (?1)", [i]).map_err(db_err)?;
+                        if i % 10 == 3 {
+                            // Wrote, then failed: what it wrote must go.
+                            c.execute("INSERT INTO t (x) VALUES (?1)", [1000 + i])
+                                .map_err(db_err)?;
+                            return Err(StoreError::Corrupt(format!("op {i} fails")));
+                        }
+                        Ok(i)
+                    })
+                    .await
+            }));
+        }
+        let mut failed = 0;
+        for (i, op) in ops.into_iter().enumerate() {
+            match op.await.unwrap() {
+                Ok(v) => assert_eq!(v, i as i64),
+                Err(StoreError::Corrupt(m)) => {
+                    assert_eq!(m, format!("op {i} fails"));
+                    failed += 1;
+                }
+                Err(e) => panic!("op {i}: {e}"),
+            }
+        }
+        assert_eq!(failed, 20);
+        let (n, max): (i64, i64) = conns
+            .read(|c| {
+                c.query_row("SELECT count(*), max(x) FROM t", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(db_err)
+            })
+            .await
+            .unwrap();
+        assert_eq!((n, max), (180, 199));
+        // A panicking operation is an error for its caller, and the writer goes on.
+        let panicked = conns.write(|_| -> Res<()> { panic!("a bug") }).await.unwrap_err();
+        assert!(panicked.to_string().contains("panicked"), "{panicked}");
+        assert_eq!(
+            conns
+                .write(|c| c.execute("DELETE FROM t", []).map_err(db_err))
+                .await
+                .unwrap(),
+            180
+        );
+    }
+}

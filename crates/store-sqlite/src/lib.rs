@@ -1560,6 +1560,29 @@ impl Journal for SqliteStore {
         .map_err(jerr)
     }
 
+    async fn task_outcomes(
+        &self,
+        execution: &str,
+    ) -> Result<std::collections::HashMap<String, TaskOutcome>, JournalError> {
+        let e = execution.to_string();
+        self.read(move |tx| {
+            let mut stmt = tx
+                .prepare_cached("SELECT task_key, outcome FROM task_outcomes WHERE execution = ?1")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([e], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db_err)?;
+            let mut out = std::collections::HashMap::new();
+            for row in rows {
+                let (k, o) = row.map_err(db_err)?;
+                out.insert(k, from_json(&o)?);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(jerr)
+    }
+
     async fn finish_execution(
         &self,
         name: &str,
