@@ -214,6 +214,28 @@ impl Rig {
     }
 }
 
+/// A gate: the `gate` function gets the task token, and the task waits on it.
+fn token_gate() -> Value {
+    json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": "gate", "Payload": {"token.$": "$$.Task.Token"}}, "ResultPath": null, "End": true})
+}
+
+/// An engine over `def` (as machine `m`) that keeps no paused run in memory.
+fn parking_engine(def: Value) -> (Engine, Arc<Funcs>, Arc<Ends>) {
+    let funcs = Arc::new(Funcs::default());
+    let ends = Arc::new(Ends::default());
+    let engine = Engine::new(
+        &[("m".into(), def)],
+        &HashMap::new(),
+        Arc::new(MemJournal::default()),
+        funcs.clone(),
+        ends.clone(),
+    )
+    .unwrap()
+    .with_live_paused(0);
+    (engine, funcs, ends)
+}
+
 fn invoke(function: &str, next: Option<&str>) -> Value {
     let mut s = json!({
         "Type": "Task",
@@ -287,8 +309,7 @@ async fn retry_then_success_and_catch_into_a_fail_state() {
 
 #[tokio::test]
 async fn a_failing_branch_fails_the_parallel_and_a_waiting_sibling_is_abandoned() {
-    let gate = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        "Parameters": {"FunctionName": "gate", "Payload": {"token.$": "$$.Task.Token"}}, "ResultPath": null, "End": true});
+    let gate = token_gate();
     let def = json!({"StartAt": "Par", "States": {
         "Par": {"Type": "Parallel", "ResultPath": null, "Branches": [
             {"StartAt": "Wait here", "States": {"Wait here": gate}},
@@ -417,8 +438,7 @@ async fn a_restarted_engine_replays_finished_tasks_and_resumes_the_wait() {
 
 #[tokio::test]
 async fn an_execution_of_a_machine_this_process_lacks_stays_paused() {
-    let gate = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        "Parameters": {"FunctionName": "gate", "Payload": {"token.$": "$$.Task.Token"}}, "ResultPath": null, "End": true});
+    let gate = token_gate();
     let journal = Arc::new(MemJournal::default());
     let first = rig_with(json!({"StartAt": "G", "States": {"G": gate}}), journal.clone()).unwrap();
     let seen = first.funcs.token_seen.notified();
@@ -439,8 +459,7 @@ async fn an_execution_of_a_machine_this_process_lacks_stays_paused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_run_is_parked_but_never_while_a_sibling_retries() {
-    let gate = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        "Parameters": {"FunctionName": "gate", "Payload": {"token.$": "$$.Task.Token"}}, "ResultPath": null, "End": true});
+    let gate = token_gate();
     let def = json!({"StartAt": "Par", "States": {
         "Par": {"Type": "Parallel", "ResultPath": null, "Branches": [
             {"StartAt": "Wait here", "States": {"Wait here": gate}},
@@ -452,18 +471,8 @@ async fn a_paused_run_is_parked_but_never_while_a_sibling_retries() {
                     "ResultPath": null, "End": true}}}
         ], "End": true}
     }});
-    let funcs = Arc::new(Funcs::default());
-    let ends = Arc::new(Ends::default());
     // Real retry waits (1 s), and no paused run kept in memory.
-    let engine = Engine::new(
-        &[("m".into(), def)],
-        &HashMap::new(),
-        Arc::new(MemJournal::default()),
-        funcs.clone(),
-        ends.clone(),
-    )
-    .unwrap()
-    .with_live_paused(0);
+    let (engine, funcs, ends) = parking_engine(def);
     let ended = ends.notify.notified();
     engine.start("m", "e9", json!({"run_id": "r"})).await.unwrap();
     // The retries go on while the gate waits: the run is not parked mid-retry.
@@ -517,8 +526,7 @@ async fn a_paused_run_is_parked_but_never_while_a_sibling_retries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_waits_on_its_parked_gates_again_without_invoking_them_twice() {
-    let gate = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        "Parameters": {"FunctionName": "gate", "Payload": {"token.$": "$$.Task.Token"}}, "ResultPath": null, "End": true});
+    let gate = token_gate();
     let def = json!({"StartAt": "Par", "States": {
         "Par": {"Type": "Parallel", "ResultPath": null, "Branches": [
             {"StartAt": "A", "States": {"A": gate.clone()}},
@@ -526,17 +534,7 @@ async fn a_replay_waits_on_its_parked_gates_again_without_invoking_them_twice() 
             {"StartAt": "C", "States": {"C": gate}}
         ], "End": true}
     }});
-    let funcs = Arc::new(Funcs::default());
-    let ends = Arc::new(Ends::default());
-    let engine = Engine::new(
-        &[("m".into(), def)],
-        &HashMap::new(),
-        Arc::new(MemJournal::default()),
-        funcs.clone(),
-        ends.clone(),
-    )
-    .unwrap()
-    .with_live_paused(0);
+    let (engine, funcs, ends) = parking_engine(def);
     let ended = ends.notify.notified();
     engine.start("m", "e10", json!({})).await.unwrap();
     let gates = || {
