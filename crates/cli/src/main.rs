@@ -91,8 +91,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// freeing thread's next call into the allocator, so a server that goes
 /// quiet after a burst (its runs waiting on people) kept much of the
 /// burst's memory: with 10,000 runs waiting, `greenlight bench` measured
-/// about 100 MB of RSS against 105–115 MB, at the same throughput (purging
-/// at once cost a fifth of it). A `MIMALLOC_PURGE_DELAY` in the environment
+/// 90–98 MB of RSS against 102–109 MB, at the same throughput (purging at
+/// once cost a fifth of it). A `MIMALLOC_PURGE_DELAY` in the environment
 /// wins.
 fn purge_freed_memory_sooner() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {

@@ -33,14 +33,19 @@ const MAX_IDLE_READERS: usize = 8;
 
 /// A write operation, queued for the writer thread.
 trait Job: Send {
-    /// Runs the operation in its own savepoint; what it gives back answers
-    /// the caller once the transaction's fate is known.
-    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer>;
-    /// The transaction could not even begin.
+    /// Runs the operation in its own savepoint. What it gives back answers
+    /// the caller once the transaction's fate is known; an error beside it
+    /// means the savepoint itself failed, and with it the whole group.
+    fn run(self: Box<Self>, conn: &Connection) -> (Box<dyn Answer>, Option<String>);
+    /// The operation will not run: its group could not begin or broke.
     fn refuse(self: Box<Self>, error: &str);
 }
 
 trait Answer: Send {
+    /// `committed`: whether the group's transaction committed. If it did
+    /// not, nothing of the group was kept, and every caller hears so (an
+    /// operation's own error may have come from a sibling's write that is
+    /// gone now).
     fn send(self: Box<Self>, committed: &Result<(), String>);
 }
 
@@ -59,10 +64,16 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Res<T> + Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
+    fn run(self: Box<Self>, conn: &Connection) -> (Box<dyn Answer>, Option<String>) {
         let Op { f, reply } = *self;
-        let result = in_savepoint(conn, f);
-        Box::new(Done { result, reply })
+        let (result, broken) = match in_savepoint(conn, f) {
+            Ok(result) => (result, None),
+            Err(e) => {
+                let e = message(e);
+                (Err(StoreError::Unavailable(e.clone())), Some(e))
+            }
+        };
+        (Box::new(Done { result, reply }), broken)
     }
 
     fn refuse(self: Box<Self>, error: &str) {
@@ -72,19 +83,18 @@ where
 
 impl<T: Send> Answer for Done<T> {
     fn send(self: Box<Self>, committed: &Result<(), String>) {
-        let answer = match (committed, self.result) {
-            (Ok(()), result) => result,
-            // Its own failure was rolled back already; it stays the answer.
-            (Err(_), Err(e)) => Err(e),
-            (Err(e), Ok(_)) => Err(StoreError::Unavailable(e.clone())),
+        let answer = match committed {
+            Ok(()) => self.result,
+            Err(e) => Err(StoreError::Unavailable(e.clone())),
         };
         let _ = self.reply.send(answer);
     }
 }
 
 /// Runs `f` between `SAVEPOINT` and `RELEASE`, rolling back what it wrote
-/// if it fails (or panics).
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Res<T>) -> Res<T> {
+/// if it fails (or panics): `Ok` with its result, or `Err` if the savepoint
+/// could not be set, rolled back or released.
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Res<T>) -> Res<Res<T>> {
     exec(conn, "SAVEPOINT op")?;
     let result = match std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))) {
         Ok(r) => r,
@@ -96,7 +106,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Res<T>) -> 
         exec(conn, "ROLLBACK TO op")?;
     }
     exec(conn, "RELEASE op")?;
-    result
+    Ok(result)
 }
 
 /// What went wrong, for every caller of a group that failed as one.
@@ -114,6 +124,21 @@ fn exec(conn: &Connection, sql: &str) -> Res<()> {
         .map_err(db_err)
 }
 
+/// Ends whatever transaction is open (a failed one SQLite did not end).
+fn roll_back(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        warn!(error = %e, "could not roll back a failed write transaction");
+    }
+}
+
+/// Begins the group's transaction, first ending one left open.
+fn begin(conn: &Connection) -> Res<()> {
+    roll_back(conn);
+    exec(conn, "BEGIN IMMEDIATE")
+}
+
 /// The writer thread's end of the queue.
 fn write_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
@@ -125,7 +150,7 @@ fn write_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
+        if let Err(e) = begin(&conn) {
             warn!(error = %e, operations = group.len(), "could not begin a write transaction");
             let e = message(e);
             for job in group.drain(..) {
@@ -133,14 +158,29 @@ fn write_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
             }
             continue;
         }
-        let answers: Vec<Box<dyn Answer>> = group.drain(..).map(|job| job.run(&conn)).collect();
-        let committed = exec(&conn, "COMMIT").map_err(message);
+        let mut answers: Vec<Box<dyn Answer>> = Vec::with_capacity(group.len());
+        let mut broken: Option<String> = None;
+        for job in group.drain(..) {
+            if let Some(e) = &broken {
+                job.refuse(e);
+                continue;
+            }
+            let (answer, failed) = job.run(&conn);
+            answers.push(answer);
+            // SQLite may end a transaction itself on an I/O error or a full
+            // disk: then nothing of the group is left to commit.
+            broken = failed.or_else(|| {
+                conn.is_autocommit()
+                    .then(|| "the write transaction was rolled back by the database".to_string())
+            });
+        }
+        let committed = match broken {
+            Some(e) => Err(e),
+            None => exec(&conn, "COMMIT").map_err(message),
+        };
         if let Err(e) = &committed {
             warn!(error = %e, operations = answers.len(), "a write transaction did not commit");
-            // Leave no transaction open for the next group.
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
+            roll_back(&conn);
         }
         for a in answers {
             a.send(&committed);
@@ -210,7 +250,9 @@ impl Connections {
             None => open_reader(path)?,
         };
         let result = read_in(&mut conn, f);
-        if let Ok(mut idle) = self.readers.idle.lock()
+        // Only a connection with no transaction left open goes back.
+        if conn.is_autocommit()
+            && let Ok(mut idle) = self.readers.idle.lock()
             && idle.len() < MAX_IDLE_READERS
         {
             idle.push(conn);
@@ -302,5 +344,54 @@ mod tests {
                 .unwrap(),
             180
         );
+    }
+
+    /// When a group's transaction ends under it (as SQLite ends one on an
+    /// I/O error or a full disk; here an operation ends it itself), nobody in
+    /// the group is told their write was kept unless it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_of_success_always_means_committed_even_when_a_group_breaks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY);")
+            .unwrap();
+        let conns = Connections::start(conn, Some(&path)).unwrap();
+        let mut ops = Vec::new();
+        for i in 0..300i64 {
+            let conns = conns.clone();
+            ops.push(tokio::spawn(async move {
+                conns
+                    .write(move |c| {
+                        c.execute("INSERT INTO t (x) VALUES (?1)", [i]).map_err(db_err)?;
+                        if i % 50 == 7 {
+                            c.execute_batch("ROLLBACK").map_err(db_err)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+            }));
+        }
+        let mut answers = Vec::new();
+        for op in ops {
+            answers.push(op.await.unwrap().is_ok());
+        }
+        let kept: Vec<i64> = conns
+            .read(|c| {
+                let mut s = c.prepare("SELECT x FROM t ORDER BY x").map_err(db_err)?;
+                let rows = s.query_map([], |r| r.get(0)).map_err(db_err)?;
+                rows.collect::<Result<_, _>>().map_err(db_err)
+            })
+            .await
+            .unwrap();
+        for (i, ok) in answers.iter().enumerate() {
+            assert_eq!(*ok, kept.contains(&(i as i64)), "op {i} answered {ok}");
+        }
+        assert!(answers.iter().any(|ok| !ok), "no group broke");
+        // And the writer goes on.
+        conns
+            .write(|c| c.execute("INSERT INTO t (x) VALUES (1000)", []).map_err(db_err))
+            .await
+            .unwrap();
     }
 }

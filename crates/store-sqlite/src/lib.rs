@@ -130,7 +130,16 @@ impl SqliteStore {
     fn init(conn: Connection, path: Option<&Path>) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
         conn.set_prepared_statement_cache_capacity(conn::STATEMENTS);
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        // Reads on connections of their own need WAL (readers and the
+        // writer then never wait on each other); where the file system
+        // cannot have it, every operation goes to the writer.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(db_err)?;
+        let path = path.filter(|_| mode.eq_ignore_ascii_case("wal"));
+        if path.is_none() && mode != "memory" {
+            tracing::warn!(journal_mode = %mode, "the database is not in WAL mode; reads go through the writer");
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
