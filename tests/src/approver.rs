@@ -82,6 +82,17 @@ pub fn past(gate: &str, n: usize, proposal: Value, verdict: Verdict, feedback: O
 
 pub const TOO_MANY: &str = "Five hashtags is too many for us; three at most, please.";
 
+/// A fresh workspace (`fresh`) whose publish gate learned to reject too
+/// many hashtags, and a Holiday Table launch waiting at its four gates:
+/// its member's token, the run id and the run.
+pub async fn hashtag_launch(app: &TestApp) -> (String, String, Value) {
+    let ws = fresh_workspace(app, "fresh", 5000.0).await;
+    hashtag_history(app, &ws).await;
+    let token = tok("fresh", FRAN);
+    let (run_id, run) = app.launch(&token, "demo-campaign-launch-holiday-table").await;
+    (token, run_id, run)
+}
+
 /// A workspace whose people rejected five-hashtag captions and approved
 /// three-hashtag ones.
 pub async fn hashtag_history(app: &TestApp, ws: &WorkspaceId) {

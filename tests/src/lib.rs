@@ -179,9 +179,14 @@ impl TestApp {
 
     /// Starts a Campaign Launch from a sample brief and waits for its four gates.
     pub async fn launch(&self, token: &str, brief_name: &str) -> (String, Value) {
-        let run_id = self.start(token, "campaign-launch", brief(brief_name)).await;
+        let run_id = self.start_launch(token, brief_name).await;
         let run = self.wait_gates(token, &run_id, 4).await;
         (run_id, run)
+    }
+
+    /// Starts a Campaign Launch with a sample brief; its run id.
+    pub async fn start_launch(&self, token: &str, brief_name: &str) -> String {
+        self.start(token, "campaign-launch", brief(brief_name)).await
     }
 
     /// The audit log's entries for one step.

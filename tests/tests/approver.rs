@@ -20,10 +20,7 @@ async fn card(app: &TestApp, token: &str, step_id: &str) -> Value {
 #[tokio::test]
 async fn a_pattern_rejected_before_is_predicted_with_its_feedback_and_the_edit_reaches_the_outbox() {
     let app = TestApp::spawn().await;
-    let ws = fresh_workspace(&app, "fresh", 5000.0).await;
-    hashtag_history(&app, &ws).await;
-    let fran = tok("fresh", FRAN);
-    let (run_id, run) = app.launch(&fran, "demo-campaign-launch-holiday-table").await;
+    let (fran, run_id, run) = hashtag_launch(&app).await;
     let gate = step_id(&run, "publish_gate");
     let c = card(&app, &fran, &gate).await;
     assert_eq!(
@@ -311,13 +308,7 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
     )
     .await;
     // Spring linen: $300 of ads, under the ops-lead threshold.
-    let run_id = app
-        .start(
-            &fran,
-            "campaign-launch",
-            brief("demo-campaign-launch-spring-linen"),
-        )
-        .await;
+    let run_id = app.start_launch(&fran, "demo-campaign-launch-spring-linen").await;
     let run = app
         .wait_run(
             &fran,
@@ -379,14 +370,7 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
 
     // With spend opted in: the holiday table's $1,500 needs an ops-lead, so no.
     set_auto(&app, &ws, &[("ad_spend_gate", 0.9, true)]).await;
-    let holiday = app
-        .start(
-            &fran,
-            "campaign-launch",
-            brief("demo-campaign-launch-holiday-table"),
-        )
-        .await;
-    let run = app.wait_gates(&fran, &holiday, 4).await;
+    let (holiday, run) = app.launch(&fran, "demo-campaign-launch-holiday-table").await;
     let c = card(&app, &fran, &step_id(&run, "ad_spend_gate")).await;
     assert_eq!(c["required_role"], "ops-lead");
     // It would have qualified but for the role.
@@ -402,13 +386,7 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
     );
     assert_eq!(c["suggestion"]["rule_breaks"], json!([]), "{:#}", c["suggestion"]);
     // Spring linen's $300 needs no role: approved, and reserved against the cap.
-    let spring = app
-        .start(
-            &fran,
-            "campaign-launch",
-            brief("demo-campaign-launch-spring-linen"),
-        )
-        .await;
+    let spring = app.start_launch(&fran, "demo-campaign-launch-spring-linen").await;
     app.wait_run(&fran, &spring, "ad spend auto-approved", |r| {
         step(r, "ad_spend_gate")["status"] == "succeeded" && waiting(r).len() == 3
     })
@@ -428,16 +406,9 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
     let tight_fran = tok("tight", FRAN);
     approving_history(&app, &tight, &tight_fran).await;
     set_auto(&app, &tight, &[("ad_spend_gate", 0.9, true)]).await;
-    let capped = app
-        .start(
-            &tight_fran,
-            "campaign-launch",
-            brief("demo-campaign-launch-spring-linen"),
-        )
-        .await;
-    let run = app.wait_gates(&tight_fran, &capped, 4).await;
+    let (capped, _) = app.launch(&tight_fran, "demo-campaign-launch-spring-linen").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let run = app.run(&tight_fran, run["run_id"].as_str().unwrap()).await;
+    let run = app.run(&tight_fran, &capped).await;
     assert_eq!(step(&run, "ad_spend_gate")["status"], "waiting_for_approval");
     let c = card(&app, &tight_fran, &step_id(&run, "ad_spend_gate")).await;
     assert!(
@@ -560,10 +531,7 @@ async fn a_language_model_rewrites_the_proposal_from_the_past_feedback() {
         p
     })
     .await;
-    let ws = fresh_workspace(&app, "fresh", 5000.0).await;
-    hashtag_history(&app, &ws).await;
-    let fran = tok("fresh", FRAN);
-    let (_, run) = app.launch(&fran, "demo-campaign-launch-holiday-table").await;
+    let (fran, _, run) = hashtag_launch(&app).await;
     let c = card(&app, &fran, &step_id(&run, "publish_gate")).await;
     let s = &c["suggestion"];
     assert_eq!(s["predicted_verdict"], "reject");
@@ -610,10 +578,7 @@ async fn a_language_model_rewrites_the_proposal_from_the_past_feedback() {
 async fn a_rewrite_of_another_shape_is_not_used() {
     let (app, _) =
         with_editor(|p| json!({"text": p["text"], "hashtags": p["hashtags"], "cta": "Buy now"})).await;
-    let ws = fresh_workspace(&app, "fresh", 5000.0).await;
-    hashtag_history(&app, &ws).await;
-    let fran = tok("fresh", FRAN);
-    let (_, run) = app.launch(&fran, "demo-campaign-launch-holiday-table").await;
+    let (fran, _, run) = hashtag_launch(&app).await;
     let s = card(&app, &fran, &step_id(&run, "publish_gate")).await["suggestion"].clone();
     // The rules' edit stands; the refusal is said.
     assert_eq!(s["edited_proposal"]["hashtags"].as_array().unwrap().len(), 3);

@@ -160,12 +160,9 @@ async fn the_dashboard_approves_and_rejects_in_a_real_browser() {
 /// The approver agent's card and page in the browser (`tests/browser/approver.e2e.mjs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_review_card_shows_the_agents_edit_beside_the_proposal_and_approves_it() {
-    use greenlight_tests::approver::{FRAN, TOO_MANY, fresh_workspace, hashtag_history, tok};
+    use greenlight_tests::approver::{TOO_MANY, hashtag_launch};
     let app = TestApp::spawn().await;
-    let ws = fresh_workspace(&app, "fresh", 5000.0).await;
-    hashtag_history(&app, &ws).await;
-    let token = tok("fresh", FRAN);
-    let (run_id, run) = app.launch(&token, "demo-campaign-launch-holiday-table").await;
+    let (token, run_id, run) = hashtag_launch(&app).await;
     let gate = greenlight_tests::step_id(&run, "publish_gate");
     let scratch = tempfile::tempdir().expect("temp dir");
     let shots = screenshots(&scratch);

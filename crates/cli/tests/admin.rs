@@ -26,6 +26,13 @@ fn admin(store: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// A fresh SQLite store (kept while the directory is) and its `--store` value.
+fn sqlite_store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("greenlight.sqlite3").display());
+    (dir, store)
+}
+
 /// `admin workspace create` of `id` with a sample brand's data.
 fn create_workspace(store: &str, id: &str, name: &str, cap: &str, brand: &str) -> (bool, String, String) {
     let brand = greenlight_tests::samples().join("workspaces").join(brand);
@@ -65,8 +72,7 @@ fn get(url: &str, token: &str) -> u16 {
 
 #[test]
 fn admin_creates_a_workspace_member_and_token_that_the_api_accepts_until_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("greenlight.sqlite3").display());
+    let (dir, store) = sqlite_store();
     let (ok, out, err) = create_workspace(&store, "acme", "Acme Outdoors", "2500", "harbor");
     assert!(ok, "{err}");
     assert!(out.contains("$2,500.00"), "{out}");
@@ -237,8 +243,7 @@ fn admin_works_against_dynamodb() {
 
 #[test]
 fn admin_opts_a_gate_in_to_auto_approve_and_refuses_what_is_not_a_gate() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("greenlight.sqlite3").display());
+    let (_dir, store) = sqlite_store();
     let (ok, _, err) = create_workspace(&store, "acme", "Acme", "1000", "demo");
     assert!(ok, "{err}");
     let opt = |extra: &[&str]| {

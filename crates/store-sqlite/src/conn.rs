@@ -286,35 +286,58 @@ fn open_reader(path: &Path) -> Res<Connection> {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failing_operation_rolls_back_alone_and_the_rest_of_its_group_commits() {
+    /// Connections to a fresh WAL database with one table, `t (x)`.
+    fn table_t() -> (tempfile::TempDir, Connections) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY);")
             .unwrap();
         let conns = Connections::start(conn, Some(&path)).unwrap();
-        let mut ops = Vec::new();
-        for i in 0..200i64 {
-            let conns = conns.clone();
-            ops.push(tokio::spawn(async move {
-                conns
-                    .write(move |c| {
-                        c.execute("INSERT INTO t (x) VALUES (?1)", [i]).map_err(db_err)?;
-                        if i % 10 == 3 {
-                            // Wrote, then failed: what it wrote must go.
-                            c.execute("INSERT INTO t (x) VALUES (?1)", [1000 + i])
-                                .map_err(db_err)?;
-                            return Err(StoreError::Corrupt(format!("op {i} fails")));
-                        }
-                        Ok(i)
-                    })
-                    .await
-            }));
+        (dir, conns)
+    }
+
+    /// Writes `op(c, i)` for every `i` below `n` at once; the answers in order of `i`.
+    async fn all_at_once<T: Send + 'static>(
+        conns: &Connections,
+        n: i64,
+        op: fn(&Connection, i64) -> Res<T>,
+    ) -> Vec<Res<T>> {
+        let ops: Vec<_> = (0..n)
+            .map(|i| {
+                let conns = conns.clone();
+                tokio::spawn(async move { conns.write(move |c| op(c, i)).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for op in ops {
+            answers.push(op.await.unwrap());
         }
+        answers
+    }
+
+    fn insert(c: &Connection, x: i64) -> Res<()> {
+        c.execute("INSERT INTO t (x) VALUES (?1)", [x])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_operation_rolls_back_alone_and_the_rest_of_its_group_commits() {
+        let (_dir, conns) = table_t();
+        let answers = all_at_once(&conns, 200, |c, i| {
+            insert(c, i)?;
+            if i % 10 == 3 {
+                // Wrote, then failed: what it wrote must go.
+                insert(c, 1000 + i)?;
+                return Err(StoreError::Corrupt(format!("op {i} fails")));
+            }
+            Ok(i)
+        })
+        .await;
         let mut failed = 0;
-        for (i, op) in ops.into_iter().enumerate() {
-            match op.await.unwrap() {
+        for (i, answer) in answers.into_iter().enumerate() {
+            match answer {
                 Ok(v) => assert_eq!(v, i as i64),
                 Err(StoreError::Corrupt(m)) => {
                     assert_eq!(m, format!("op {i} fails"));
@@ -337,13 +360,7 @@ mod tests {
         // A panicking operation is an error for its caller, and the writer goes on.
         let panicked = conns.write(|_| -> Res<()> { panic!("a bug") }).await.unwrap_err();
         assert!(panicked.to_string().contains("panicked"), "{panicked}");
-        assert_eq!(
-            conns
-                .write(|c| c.execute("DELETE FROM t", []).map_err(db_err))
-                .await
-                .unwrap(),
-            180
-        );
+        conns.write(|c| insert(c, 5000)).await.unwrap();
     }
 
     /// When a group's transaction ends under it (as SQLite ends one on an
@@ -351,31 +368,15 @@ mod tests {
     /// the group is told their write was kept unless it was.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_answer_of_success_always_means_committed_even_when_a_group_breaks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.sqlite3");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY);")
-            .unwrap();
-        let conns = Connections::start(conn, Some(&path)).unwrap();
-        let mut ops = Vec::new();
-        for i in 0..300i64 {
-            let conns = conns.clone();
-            ops.push(tokio::spawn(async move {
-                conns
-                    .write(move |c| {
-                        c.execute("INSERT INTO t (x) VALUES (?1)", [i]).map_err(db_err)?;
-                        if i % 50 == 7 {
-                            c.execute_batch("ROLLBACK").map_err(db_err)?;
-                        }
-                        Ok(())
-                    })
-                    .await
-            }));
-        }
-        let mut answers = Vec::new();
-        for op in ops {
-            answers.push(op.await.unwrap().is_ok());
-        }
+        let (_dir, conns) = table_t();
+        let answers = all_at_once(&conns, 300, |c, i| {
+            insert(c, i)?;
+            if i % 50 == 7 {
+                c.execute_batch("ROLLBACK").map_err(db_err)?;
+            }
+            Ok(())
+        })
+        .await;
         let kept: Vec<i64> = conns
             .read(|c| {
                 let mut s = c.prepare("SELECT x FROM t ORDER BY x").map_err(db_err)?;
@@ -384,14 +385,12 @@ mod tests {
             })
             .await
             .unwrap();
-        for (i, ok) in answers.iter().enumerate() {
-            assert_eq!(*ok, kept.contains(&(i as i64)), "op {i} answered {ok}");
+        for (i, answer) in answers.iter().enumerate() {
+            let ok = answer.is_ok();
+            assert_eq!(ok, kept.contains(&(i as i64)), "op {i} answered {ok}");
         }
-        assert!(answers.iter().any(|ok| !ok), "no group broke");
+        assert!(answers.iter().any(Result::is_err), "no group broke");
         // And the writer goes on.
-        conns
-            .write(|c| c.execute("INSERT INTO t (x) VALUES (1000)", []).map_err(db_err))
-            .await
-            .unwrap();
+        conns.write(|c| insert(c, 1000)).await.unwrap();
     }
 }
