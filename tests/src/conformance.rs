@@ -496,6 +496,30 @@ async fn tokens(store: &dyn Store) {
         Money::from_cents(100 * 100)
     );
     assert!(store.get_workspace(&ws("nope")).await.unwrap().is_none());
+    workspace_revisions(store).await;
+}
+
+/// Every write of a workspace changes its revision; reads do not.
+async fn workspace_revisions(store: &dyn Store) {
+    let revision = || async { store.workspace_revision(&ws("one")).await.unwrap() };
+    let first = revision().await.expect("an existing workspace has a revision");
+    assert_eq!(revision().await, Some(first), "reading changes nothing");
+    let mut w = store.get_workspace(&ws("one")).await.unwrap().unwrap();
+    w.data = json!({"changed": true});
+    store.put_workspace(&w).await.unwrap();
+    let second = revision().await.expect("still there");
+    assert_ne!(second, first, "a write changes the revision");
+    assert_eq!(
+        store.get_workspace(&ws("one")).await.unwrap().unwrap().data,
+        json!({"changed": true})
+    );
+    w.data = json!({});
+    store.put_workspace(&w).await.unwrap();
+    assert!(
+        ![first, second].contains(&revision().await.unwrap()),
+        "every write"
+    );
+    assert_eq!(store.workspace_revision(&ws("nope")).await.unwrap(), None);
 }
 
 async fn runs_and_steps(store: &dyn Store) {
@@ -564,6 +588,40 @@ async fn runs_and_steps(store: &dyn Store) {
     assert!(
         store
             .get_run_without_trails(&RunId::parse("run_confnone").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // With the outputs of some steps only: the rest as without trails.
+    for (keys, with_a) in [
+        (vec![key("agent_a")], true),
+        (vec![], false),
+        (vec![key("gate_a")], false),
+    ] {
+        let some = store
+            .get_run_with_outputs_of(&new.run.id, &keys)
+            .await
+            .unwrap()
+            .expect("the run");
+        assert_eq!(some.run.id, lite.run.id);
+        assert_eq!(some.run.brief, lite.run.brief);
+        assert_eq!(some.steps.len(), lite.steps.len());
+        for (s, l) in some.steps.iter().zip(&lite.steps) {
+            assert!(s.trail.is_empty());
+            assert_eq!(
+                (&s.key, s.status, s.cost, &s.decision),
+                (&l.key, l.status, l.cost, &l.decision)
+            );
+        }
+        let a = some.step("agent_a").unwrap();
+        assert_eq!(a.output.is_some(), with_a, "agent_a's output with {keys:?}");
+        if with_a {
+            assert_eq!(a.output, Some(json!({"x": [1, 2]})));
+        }
+    }
+    assert!(
+        store
+            .get_run_with_outputs_of(&RunId::parse("run_confnone").unwrap(), &[key("agent_a")])
             .await
             .unwrap()
             .is_none()

@@ -756,6 +756,35 @@ async fn the_spend_cap_admits_only_what_fits_even_when_approvals_race() {
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
 }
 
+/// The server keeps brand data parsed between steps; a change written by
+/// another process (as `greenlight admin workspace create` does) is seen at
+/// the next read all the same.
+#[tokio::test]
+async fn a_workspace_changed_by_another_process_is_seen_at_once() {
+    use greenlight_core::ports::Store;
+    let app = TestApp::spawn().await;
+    let run_id = app
+        .start(
+            OLIVIA,
+            "campaign-launch",
+            brief("demo-campaign-launch-holiday-table"),
+        )
+        .await;
+    let run = app.wait_gates(OLIVIA, &run_id, 4).await;
+    let card_path = format!("/api/dashboard/approvals/{}", step_id(&run, "ad_spend_gate"));
+    let (_, card) = app.get(OLIVIA, &card_path).await;
+    assert_eq!(card["spend_cap_remaining_usd"], 5000.0);
+
+    let other = greenlight_store_sqlite::SqliteStore::open(&app.dir.path().join("greenlight.sqlite3"))
+        .expect("a second process's store");
+    let id = greenlight_core::WorkspaceId::parse("demo").unwrap();
+    let mut ws = other.get_workspace(&id).await.unwrap().expect("the workspace");
+    ws.spend_cap = greenlight_core::Money::from_cents(7_000 * 100);
+    other.put_workspace(&ws).await.unwrap();
+    let (_, card) = app.get(OLIVIA, &card_path).await;
+    assert_eq!(card["spend_cap_remaining_usd"], 7000.0);
+}
+
 #[tokio::test]
 async fn a_post_launch_loop_triages_the_post_its_launch_sent() {
     let app = TestApp::spawn().await;

@@ -229,7 +229,7 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
 
     // Creative: one image for every campaign, headlines per audience.
     let palette = Palette::from_colors(&ctx.brand.colors);
-    let themes = ctx.brief.themes();
+    let themes = ctx.themes;
     let noun = category_noun(lead);
     let main_headline = {
         let mut options = vec![lead.name.clone(), format!("Meet the {}", lead.name)];

@@ -147,7 +147,7 @@ fn platform_of(placement: &str) -> String {
 }
 
 fn make_hook(ctx: &mut Ctx<'_>, p: &Product, proven: &[String]) -> String {
-    let themes = ctx.brief.themes();
+    let themes = ctx.themes;
     let name = &p.name;
     let brand = &ctx.brand.brand_name;
     let mut options: Vec<String> = vec![
@@ -214,7 +214,7 @@ fn make_hook(ctx: &mut Ctx<'_>, p: &Product, proven: &[String]) -> String {
 }
 
 fn make_caption(ctx: &mut Ctx<'_>, hook: &str, featured: &[&Product], platform: &str) -> String {
-    let themes = ctx.brief.themes();
+    let themes = ctx.themes;
     let mut emoji = brand_emoji(ctx.brand, &mut ctx.rng).into_iter();
     let budget = match ctx.rules.emoji_policy {
         EmojiPolicy::None => 0,

@@ -40,7 +40,7 @@ pub const MAX_BULLETS: usize = 50;
 pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
     let mut ctx = Ctx::new(input);
     let products = ctx.brief.products(ctx.ws)?;
-    let themes = ctx.brief.themes();
+    let themes = ctx.themes;
     let limits = ctx.brand.shop.clone();
 
     let mut variants = Vec::new();
@@ -185,7 +185,7 @@ pub fn build_title(ctx: &mut Ctx<'_>, p: &Product, angle: Angle, proven: &[Strin
         .collect();
     ctx.rng.shuffle(&mut keywords);
     let claim = proven.first().map(|c| title_case(c));
-    let themes = ctx.brief.themes();
+    let themes = ctx.themes;
     let mut q: Vec<String> = Vec::new();
     match angle {
         Angle::Craft => {
@@ -329,7 +329,7 @@ fn bullet_pool(ctx: &mut Ctx<'_>, p: &Product, proven: &[String]) -> Vec<(Kind, 
     if let Some(s) = facts::policy(&ctx.ws.shop, "shipping") {
         pool.push((Kind::Shipping, format!("Shipping: {s}")));
     }
-    if let Some(season) = ctx.brief.themes().season {
+    if let Some(season) = ctx.themes.season {
         pool.push((
             Kind::Season,
             format!(
@@ -420,7 +420,7 @@ fn build_description(ctx: &mut Ctx<'_>, p: &Product, angle: Angle, proven: &[Str
     let noun = category_noun(p);
     let brand = ctx.brand.brand_name.clone();
     let material = facts::material(p);
-    let themes = ctx.brief.themes();
+    let themes = ctx.themes;
     let opening = match angle {
         Angle::Craft => match &material {
             Some(m) => format!("The {name} starts with the material: {m}."),

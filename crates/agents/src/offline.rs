@@ -83,7 +83,7 @@ pub fn seed_digest(run_id: &str, step_key: &str, brief: &Value) -> Vec<u8> {
 // ---------------------------------------------------------------- brief
 
 /// What a brief's free text is about, used to steer the copy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Themes {
     /// "autumn", "winter", "spring", "summer", "the holidays".
     pub season: Option<&'static str>,
@@ -455,6 +455,8 @@ pub struct Ctx<'a> {
     pub ws: &'a WorkspaceData,
     pub brand: &'a BrandProfile,
     pub brief: Brief<'a>,
+    /// The brief's themes, read once.
+    pub themes: Themes,
     pub rules: BrandRules,
     pub rng: Rng,
     /// Eight hex digits of the seed, for asset names.
@@ -474,6 +476,7 @@ impl<'a> Ctx<'a> {
             ws: input.workspace,
             brand: &input.workspace.brand,
             rules: BrandRules::new(&input.workspace.brand, brief.notes()),
+            themes: brief.themes(),
             brief,
             rng: Rng::from_digest(&digest),
             seed_hex,

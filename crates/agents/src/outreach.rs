@@ -165,7 +165,7 @@ fn draft(ctx: &mut Ctx<'_>, c: &Creator, products: &[&Product], proven: &[String
         .take(3)
         .map(|p| format!("the {}", p.name))
         .collect();
-    let theme = match ctx.brief.themes().season {
+    let theme = match ctx.themes.season {
         Some(s) => format!(" for {s}"),
         None => String::new(),
     };

@@ -5,8 +5,11 @@
 //! copy through `clean` with the claims the products it talks about can
 //! prove; Compliance and the Profile Auditor use `violations` to report.
 
-use crate::text::{contains_phrase, count_emoji, limit_emoji, remove_phrase, sentence_segments, tidy};
+use crate::text::{
+    PhraseSet, contains_phrase, count_emoji, limit_emoji, remove_phrase, sentence_segments, tidy,
+};
 use crate::types::{BrandProfile, EmojiPolicy, Product};
+use std::sync::LazyLock;
 
 /// Phrases that count as discount language.
 pub const DISCOUNT_TERMS: &[&str] = &[
@@ -56,12 +59,19 @@ pub fn emoji_budget(policy: EmojiPolicy) -> usize {
     }
 }
 
+/// [`DISCOUNT_TERMS`], to look for in one pass.
+pub static DISCOUNT_SET: LazyLock<PhraseSet> =
+    LazyLock::new(|| PhraseSet::new(DISCOUNT_TERMS.iter().copied()));
+/// [`PRESSURE_PHRASES`], to look for in one pass.
+pub static PRESSURE_SET: LazyLock<PhraseSet> =
+    LazyLock::new(|| PhraseSet::new(PRESSURE_PHRASES.iter().copied()));
+
 pub fn has_discount_language(text: &str) -> bool {
-    DISCOUNT_TERMS.iter().any(|t| contains_phrase(text, t))
+    DISCOUNT_SET.any_in(text)
 }
 
 pub fn has_pressure_language(text: &str) -> bool {
-    PRESSURE_PHRASES.iter().any(|t| contains_phrase(text, t))
+    PRESSURE_SET.any_in(text)
 }
 
 /// Whether brief notes ask for no discount language ("No discounts, please",

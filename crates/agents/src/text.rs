@@ -106,6 +106,75 @@ fn each_phrase(text: &str, phrase: &str, mut found: impl FnMut((usize, usize)) -
     }
 }
 
+/// A fixed list of phrases to look for together: one pass over the text
+/// finds the few whose anchors occur, and only those are matched as
+/// [`contains_phrase`] matches them. Same answers as trying every phrase.
+///
+/// A phrase's anchor is its longest run of ASCII characters that no other
+/// character matches case-insensitively (not whitespace, which any space
+/// matches, nor `'`, which `’` matches, nor `k`, which the Kelvin sign
+/// does): wherever the phrase matches, its anchor occurs byte for byte, but
+/// for ASCII case.
+pub struct PhraseSet {
+    phrases: Vec<String>,
+    /// `None` when some phrase has no anchor: then every phrase is tried.
+    anchors: Option<aho_corasick::AhoCorasick>,
+}
+
+impl PhraseSet {
+    pub fn new<'a>(phrases: impl IntoIterator<Item = &'a str>) -> PhraseSet {
+        let phrases: Vec<String> = phrases.into_iter().map(|p| p.trim().to_string()).collect();
+        let anchors: Option<Vec<&str>> = phrases.iter().map(|p| anchor(p)).collect();
+        let anchors = anchors.and_then(|a| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(a)
+                .ok()
+        });
+        PhraseSet { phrases, anchors }
+    }
+
+    /// Each phrase of the set found in `text`, in the set's order.
+    pub fn found_in<'s>(&'s self, text: &str) -> Vec<&'s str> {
+        let candidates: Vec<bool> = match &self.anchors {
+            Some(ac) => {
+                let mut c = vec![false; self.phrases.len()];
+                for m in ac.find_overlapping_iter(text) {
+                    c[m.pattern().as_usize()] = true;
+                }
+                c
+            }
+            None => vec![true; self.phrases.len()],
+        };
+        self.phrases
+            .iter()
+            .zip(candidates)
+            .filter(|(p, c)| *c && contains_phrase(text, p))
+            .map(|(p, _)| p.as_str())
+            .collect()
+    }
+
+    /// Whether any phrase of the set is in `text`.
+    pub fn any_in(&self, text: &str) -> bool {
+        match &self.anchors {
+            Some(ac) => ac
+                .find_overlapping_iter(text)
+                .any(|m| contains_phrase(text, &self.phrases[m.pattern().as_usize()])),
+            None => self.phrases.iter().any(|p| contains_phrase(text, p)),
+        }
+    }
+}
+
+/// The longest run of `phrase`'s characters that only themselves match
+/// (ASCII case aside); `None` if it has none.
+fn anchor(phrase: &str) -> Option<&str> {
+    let exact = |c: char| c.is_ascii() && !c.is_whitespace() && !matches!(c, '\'' | 'k' | 'K');
+    phrase
+        .split(|c: char| !exact(c))
+        .max_by_key(|run| run.len())
+        .filter(|run| !run.is_empty())
+}
+
 /// Removes every whole-word occurrence of `phrase`, together with the rest
 /// of a hyphenated compound it is part of ("best-selling" goes entirely when
 /// "best" is removed), then tidies spaces and punctuation.
@@ -741,6 +810,64 @@ mod tests {
             for p in phrases {
                 assert_eq!(find_phrase(t, p), find_phrase_slowly(t, p), "{p:?} in {t:?}");
                 assert_eq!(contains_phrase(t, p), !find_phrase_slowly(t, p).is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_phrase_set_finds_what_trying_each_phrase_finds() {
+        let texts = [
+            "SALE! Wholesale sale, on sale. 20% OFF, 20 % off; save $5, SAVE $ now",
+            "Don\u{2019}t miss it, don't, DON'T. \u{212A}nit knit KNIT knitted ok OK \u{212A}",
+            "é sale é Ésale sale_ sale-sale «sale» 🌿sale🌿 limited\ttime limited\u{a0}time",
+            "Last chance: hurry, LIMITED TIME. While supplies last!",
+            "",
+        ];
+        let phrases = [
+            "sale",
+            "% off",
+            "save $",
+            "don't",
+            "knit",
+            "limited time",
+            "é",
+            "last chance",
+            "hurry",
+            "'t",
+            "off",
+            "$",
+        ];
+        let with_anchors = PhraseSet::new(phrases.iter().copied().filter(|p| anchor(p).is_some()));
+        assert!(with_anchors.anchors.is_some());
+        // "é" has no anchor: that set tries every phrase.
+        let without = PhraseSet::new(phrases);
+        assert!(without.anchors.is_none());
+        for set in [&with_anchors, &without] {
+            for t in texts {
+                let each: Vec<&str> = set
+                    .phrases
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| contains_phrase(t, p))
+                    .collect();
+                assert_eq!(set.found_in(t), each, "in {t:?}");
+                assert_eq!(set.any_in(t), !each.is_empty(), "in {t:?}");
+            }
+        }
+    }
+
+    /// What anchors rest on: no character outside ASCII matches an anchor's
+    /// characters (all of Unicode tried).
+    #[test]
+    fn no_other_character_matches_an_anchor_character() {
+        let anchor_chars: Vec<char> = (0u8..128)
+            .map(char::from)
+            .filter(|c| anchor(&c.to_string()) == Some(c.to_string().as_str()))
+            .collect();
+        assert!(anchor_chars.contains(&'a') && !anchor_chars.contains(&'k') && !anchor_chars.contains(&' '));
+        for other in (128u32..=0x10FFFF).filter_map(char::from_u32) {
+            for &a in &anchor_chars {
+                assert!(!eq_ci(other, a), "{other:?} matches {a:?}");
             }
         }
     }

@@ -3,8 +3,9 @@
 //! length, spend against the brief and the cap) and its words and phrases.
 
 use greenlight_agents::BrandProfile;
-use greenlight_agents::rules::{DISCOUNT_TERMS, PRESSURE_PHRASES, emoji_budget};
-use greenlight_agents::text::{count_emoji, find_phrase};
+use greenlight_agents::rules::{DISCOUNT_SET, PRESSURE_SET, emoji_budget};
+use greenlight_agents::text::PhraseSet;
+use greenlight_agents::text::{contains_phrase, count_emoji};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -186,6 +187,7 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
     let mut chars = 0usize;
     let mut exclamations = 0usize;
     let mut inline_tags_max = 0usize;
+    let mut lowers = Vec::with_capacity(texts.len());
     for t in &texts {
         let n = count_emoji(t);
         emoji += n;
@@ -198,19 +200,20 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
             .count();
         inline_tags_max = inline_tags_max.max(inline);
         let lower = t.to_lowercase();
-        hits(&lower, DISCOUNT_TERMS.iter().copied(), &mut o.discount_hits);
-        hits(&lower, PRESSURE_PHRASES.iter().copied(), &mut o.urgency_hits);
+        set_hits(&lower, &DISCOUNT_SET, &mut o.discount_hits);
+        set_hits(&lower, &PRESSURE_SET, &mut o.urgency_hits);
         hits(
             &lower,
             brand.banned_words.iter().map(String::as_str),
             &mut o.banned_hits,
         );
-        terms_of(&lower, &mut o.terms);
+        lowers.push(lower);
     }
+    o.terms = terms_of(&lowers);
     for tags in &tag_lists {
         for tag in tags {
             let lower = tag.trim_start_matches('#').to_lowercase();
-            hits(&lower, DISCOUNT_TERMS.iter().copied(), &mut o.discount_hits);
+            set_hits(&lower, &DISCOUNT_SET, &mut o.discount_hits);
         }
     }
     o.max_hashtags = tag_lists
@@ -246,12 +249,34 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
     o
 }
 
+/// Each phrase of a (lowercase) set found in `lower`, once.
+fn set_hits(lower: &str, set: &PhraseSet, out: &mut Vec<String>) {
+    for p in set.found_in(lower) {
+        if !out.iter().any(|o| o == p) {
+            out.push(p.to_string());
+        }
+    }
+}
+
 /// Each phrase of `phrases` found in `lower`, once.
 fn hits<'a>(lower: &str, phrases: impl Iterator<Item = &'a str>, out: &mut Vec<String>) {
     for p in phrases {
-        let p = p.trim().to_lowercase();
-        if !p.is_empty() && !find_phrase(lower, &p).is_empty() && !out.contains(&p) {
-            out.push(p);
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        // The phrases are mostly lowercase already: allocate only when not.
+        let lowercase = p.chars().all(|c| {
+            let mut l = c.to_lowercase();
+            l.next() == Some(c) && l.next().is_none()
+        });
+        let p: std::borrow::Cow<'_, str> = if lowercase {
+            p.into()
+        } else {
+            p.to_lowercase().into()
+        };
+        if contains_phrase(lower, &p) && !out.iter().any(|o| *o == *p) {
+            out.push(p.into_owned());
         }
     }
 }
@@ -281,19 +306,37 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
     }
 }
 
-/// Words of two or more letters or digits, and each pair of neighbours.
-pub fn terms_of(lower: &str, out: &mut BTreeSet<String>) {
-    let words: Vec<&str> = lower
-        .split(|c: char| !(c.is_alphanumeric() || c == '%' || c == '\'' || c == '\u{2019}'))
-        .map(|w| w.trim_matches(|c: char| c == '\'' || c == '\u{2019}'))
-        .filter(|w| w.chars().count() >= 2)
-        .collect();
-    for w in &words {
-        out.insert((*w).to_string());
+/// Words of two or more letters or digits, and each pair of neighbours
+/// (within one text), of lowercase texts. Doubles are dropped before any
+/// term is copied: copy repeats itself across variants.
+pub fn terms_of(lowers: &[String]) -> BTreeSet<String> {
+    let mut words: Vec<&str> = Vec::new();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for lower in lowers {
+        let from = words.len();
+        words.extend(
+            lower
+                .split(|c: char| !(c.is_alphanumeric() || c == '%' || c == '\'' || c == '\u{2019}'))
+                .map(|w| w.trim_matches(|c: char| c == '\'' || c == '\u{2019}'))
+                .filter(|w| w.chars().nth(1).is_some()),
+        );
+        pairs.extend(words[from..].windows(2).map(|p| (p[0], p[1])));
     }
-    for pair in words.windows(2) {
-        out.insert(format!("{} {}", pair[0], pair[1]));
-    }
+    words.sort_unstable();
+    words.dedup();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut out: Vec<String> = Vec::with_capacity(words.len() + pairs.len());
+    out.extend(words.iter().map(|w| (*w).to_string()));
+    out.extend(pairs.iter().map(|(a, b)| {
+        let mut t = String::with_capacity(a.len() + 1 + b.len());
+        t.push_str(a);
+        t.push(' ');
+        t.push_str(b);
+        t
+    }));
+    // A word and a pair are never equal (a word has no space): no doubles.
+    out.into_iter().collect()
 }
 
 /// The committed spend of a proposal: its items' `total_usd` (or daily

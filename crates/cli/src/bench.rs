@@ -5,7 +5,8 @@
 //!
 //! What it measures, at each run count N:
 //! - throughput: Campaign Launch runs per second from start to all four
-//!   gates waiting (in-process, 64 starts in flight);
+//!   gates waiting (in-process, 64 starts in flight), and the CPU time a
+//!   run took on the way (steadier than the rate on a shared machine);
 //! - memory: the process's RSS with N runs waiting;
 //! - resume latency: from a decision's commit to the next step starting,
 //!   for approvals made in-process and over HTTP, and the approve call's
@@ -293,6 +294,22 @@ fn rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// The CPU time this process has used (user and system, all threads), in
+/// milliseconds, from `/proc/self/stat` (counted in USER_HZ, which Linux
+/// fixes at 100 for user space).
+fn cpu_ms() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // The fields after the command name (which may hold spaces): utime and stime are 14th and 15th.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks * 10.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -351,12 +368,16 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     let rss_before = rss_mb();
 
     // Throughput: start → four gates waiting.
-    let t0 = Instant::now();
+    let (t0, cpu0) = (Instant::now(), cpu_ms());
     let ids = rig.start_many(n, 64).await?;
     rig.until_pending(4 * n as u64).await?;
     let paused_secs = t0.elapsed().as_secs_f64();
     let throughput = n as f64 / paused_secs;
-    eprintln!("throughput: {throughput:.0} runs/s to four gates waiting ({paused_secs:.2} s)");
+    // What a run costs, whatever else the machine does meanwhile.
+    let cpu_per_run = (cpu_ms() - cpu0) / n as f64;
+    eprintln!(
+        "throughput: {throughput:.0} runs/s to four gates waiting ({paused_secs:.2} s, {cpu_per_run:.2} ms of CPU per run)"
+    );
     let rss_waiting = rss_mb();
     eprintln!("memory: RSS {rss_before:.1} MB before, {rss_waiting:.1} MB with {n} runs waiting");
     // Every card carries the approver agent's prediction (the figures count on it).
@@ -519,6 +540,7 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     Ok(json!({
         "runs": n,
         "throughput_runs_per_sec": round3(throughput),
+        "cpu_ms_per_run_to_paused": round3(cpu_per_run),
         "rss_mb_before": round3(rss_before),
         "rss_mb_waiting": round3(rss_waiting),
         "resume_in_process": resume_in,
@@ -655,9 +677,10 @@ fn print_table(report: &Value) {
         m["build"].as_str().unwrap_or("?")
     );
     println!(
-        "{:>7}  {:>12}  {:>10}  {:>16}  {:>16}  {:>16}  {:>12}  {:>10}",
+        "{:>7}  {:>12}  {:>8}  {:>10}  {:>16}  {:>16}  {:>16}  {:>12}  {:>10}",
         "runs",
         "to paused/s",
+        "CPU/run",
         "RSS MB",
         "resume in-proc",
         "resume HTTP",
@@ -666,14 +689,15 @@ fn print_table(report: &Value) {
         "e2e runs/s"
     );
     println!(
-        "{:>7}  {:>12}  {:>10}  {:>16}  {:>16}  {:>16}  {:>12}  {:>10}",
-        "", "", "", "median / p99 ms", "median / p99 ms", "median / p99 ms", "", ""
+        "{:>7}  {:>12}  {:>8}  {:>10}  {:>16}  {:>16}  {:>16}  {:>12}  {:>10}",
+        "", "", "ms", "", "median / p99 ms", "median / p99 ms", "median / p99 ms", "", ""
     );
     for r in report["runs"].as_array().into_iter().flatten() {
         println!(
-            "{:>7}  {:>12.0}  {:>10.1}  {:>16}  {:>16}  {:>16}  {:>12.0}  {:>10.1}",
+            "{:>7}  {:>12.0}  {:>8.2}  {:>10.1}  {:>16}  {:>16}  {:>16}  {:>12.0}  {:>10.1}",
             r["runs"],
             r["throughput_runs_per_sec"].as_f64().unwrap_or(f64::NAN),
+            r["cpu_ms_per_run_to_paused"].as_f64().unwrap_or(f64::NAN),
             r["rss_mb_waiting"].as_f64().unwrap_or(f64::NAN),
             ms(&r["resume_in_process"]),
             ms(&r["resume_over_http"]),

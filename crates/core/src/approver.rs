@@ -244,15 +244,8 @@ impl Greenlight {
         let model = if history.is_empty() {
             None
         } else {
-            let workspace = self
-                .store()
-                .get_workspace(ws)
-                .await?
-                .ok_or_else(|| Error::NotFound("workspace".into()))?;
-            let data: greenlight_agents::WorkspaceData =
-                serde_json::from_value(workspace.data).map_err(|e| {
-                    Error::Unavailable(format!("the brand data of workspace {ws} does not load: {e}"))
-                })?;
+            let workspace = self.workspace(ws).await?;
+            let data = &workspace.data;
             let examples: Vec<ml::Example> = history.iter().flat_map(examples_of).collect();
             match ml::Model::train(&data.brand, &examples) {
                 Ok(m) => {
@@ -412,11 +405,7 @@ impl Greenlight {
 
     /// What is left of the workspace's spend cap this month.
     pub(crate) async fn cap_left(&self, ws: &WorkspaceId) -> Result<Money, Error> {
-        let workspace = self
-            .store()
-            .get_workspace(ws)
-            .await?
-            .ok_or_else(|| Error::NotFound("workspace".into()))?;
+        let workspace = self.workspace(ws).await?;
         let spent = self.store().month_spend(ws, &self.now().month()).await?;
         Ok(workspace.spend_cap.saturating_sub(spent))
     }

@@ -6,6 +6,7 @@
 //! dependency tree holds none of them.
 
 pub mod approver;
+pub mod brands;
 pub mod error;
 pub mod ids;
 pub mod model;

@@ -162,6 +162,13 @@ pub struct KeptResponse {
 pub trait Store: Send + Sync {
     async fn put_workspace(&self, ws: &Workspace) -> StoreResult<()>;
     async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>>;
+    /// A number that changes whenever `put_workspace` writes the workspace,
+    /// read without its data, so the services can keep its brand data parsed
+    /// between calls. `None` if the workspace does not exist, or if the
+    /// adapter has no cheap way to tell (then it is read in full each time).
+    async fn workspace_revision(&self, _id: &WorkspaceId) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
     async fn put_member(&self, member: &Member) -> StoreResult<()>;
     async fn get_member(&self, ws: &WorkspaceId, id: &MemberId) -> StoreResult<Option<Member>>;
     /// Stores a token by its hash only.
@@ -179,6 +186,19 @@ pub trait Store: Send + Sync {
     /// all that shows trails (they are most of a run's bytes).
     async fn get_run_without_trails(&self, id: &RunId) -> StoreResult<Option<RunRecord>> {
         self.get_run(id).await
+    }
+    /// The run without trails, as [`get_run_without_trails`](Store::get_run_without_trails)
+    /// has it, but with the outputs of the steps in `keys` only: every other
+    /// step's `output` is `None`, whatever it is. What a task reads: the
+    /// steps it depends on, not every draft of the run.
+    async fn get_run_with_outputs_of(&self, id: &RunId, keys: &[StepKey]) -> StoreResult<Option<RunRecord>> {
+        let mut found = self.get_run_without_trails(id).await?;
+        for step in found.iter_mut().flat_map(|r| r.steps.iter_mut()) {
+            if !keys.contains(&step.key) {
+                step.output = None;
+            }
+        }
+        Ok(found)
     }
     /// A workspace's runs, newest first; their steps' trails may be left
     /// empty (lists never show them).

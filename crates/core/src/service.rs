@@ -1,5 +1,6 @@
 //! The application services: what the API, the CLI and the functions call.
 
+use crate::brands::{LoadError, LoadedWorkspace};
 use crate::error::{Error, TaskError, task_errors};
 use crate::ids::*;
 use crate::model::*;
@@ -169,6 +170,7 @@ pub enum ExecutionOutcome {
 pub struct Greenlight {
     d: Deps,
     models: crate::approver::Models,
+    brands: crate::brands::Brands,
 }
 
 fn not_found_run() -> Error {
@@ -188,6 +190,7 @@ impl Greenlight {
         Greenlight {
             d: deps,
             models: Default::default(),
+            brands: Default::default(),
         }
     }
 
@@ -304,17 +307,9 @@ impl Greenlight {
         }
     }
 
-    pub(crate) async fn workspace(&self, id: &WorkspaceId) -> Result<Workspace, Error> {
-        self.d
-            .store
-            .get_workspace(id)
-            .await?
-            .ok_or_else(|| Error::NotFound("workspace".into()))
-    }
-
-    fn workspace_data(ws: Workspace) -> Result<WorkspaceData, String> {
-        serde_json::from_value(ws.data)
-            .map_err(|e| format!("the brand data of workspace {} does not load: {e}", ws.id))
+    /// The workspace with its brand data parsed (cached while unchanged).
+    pub(crate) async fn workspace(&self, id: &WorkspaceId) -> Result<Arc<LoadedWorkspace>, Error> {
+        Ok(self.brands.load(self.d.store.as_ref(), id).await?)
     }
 
     /// Starts a run of a workflow, or a re-run of an earlier one with notes.
@@ -420,7 +415,7 @@ impl Greenlight {
 
         // References into the workspace.
         let ws = self.workspace(&member.workspace_id).await?;
-        let data = Self::workspace_data(ws).map_err(Error::Unavailable)?;
+        let data = &ws.data;
         for (name, field) in &recipe.brief {
             match (field.ty, brief.get(name)) {
                 (BriefType::ProductIds, Some(Value::Array(ids))) => {
@@ -642,7 +637,7 @@ impl Greenlight {
 
     pub async fn products(&self, member: &Member) -> Result<Vec<greenlight_agents::Product>, Error> {
         let ws = self.workspace(&member.workspace_id).await?;
-        Ok(Self::workspace_data(ws).map_err(Error::Unavailable)?.products)
+        Ok(ws.data.products.clone())
     }
 
     pub async fn outbox(&self, member: &Member, page: &PageRequest) -> Result<Page<OutboxView>, Error> {
@@ -1089,23 +1084,24 @@ impl Greenlight {
             RunId::parse(&p.run_id).map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
         let key = StepKey::parse(&p.step_key)
             .map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
-        let record = self
+        // First the run and its steps' states, without outputs.
+        let shape = self
             .d
             .store
-            .get_run_without_trails(&run_id)
+            .get_run_with_outputs_of(&run_id, &[])
             .await
             .map_err(retryable)?
             .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?;
-        let loaded = self.d.recipes.get(&record.run.workflow).ok_or_else(|| {
+        let loaded = self.d.recipes.get(&shape.run.workflow).ok_or_else(|| {
             TaskError::new(
                 task_errors::BAD_PAYLOAD,
-                format!("no workflow {}", record.run.workflow),
+                format!("no workflow {}", shape.run.workflow),
             )
         })?;
         let step = loaded.recipe.step(key.as_str()).ok_or_else(|| {
             TaskError::new(
                 task_errors::BAD_PAYLOAD,
-                format!("no step {key} in {}", record.run.workflow),
+                format!("no step {key} in {}", shape.run.workflow),
             )
         })?;
         let expected = greenlight_recipes::function_placeholder(step);
@@ -1115,9 +1111,28 @@ impl Greenlight {
                 format!("step {key} is run by {expected}, not {function}"),
             ));
         }
-        if record.run.status != RunStatus::Running {
+        if shape.run.status != RunStatus::Running {
             return Ok(json!({"run_id": run_id, "step_key": key, "skipped": "the run is not running"}));
         }
+        // Then the outputs the step reads: those of the steps it depends on
+        // (and its own); synthesis reports on every step.
+        let record = if step.kind == StepKind::Synthesis {
+            self.d.store.get_run_without_trails(&run_id).await
+        } else {
+            let keys: Vec<StepKey> = std::iter::once(step)
+                .chain(loaded.recipe.ancestors(&step.key))
+                .filter_map(|s| shape.step(&s.key))
+                .filter(|s| s.status != StepStatus::Pending)
+                .map(|s| s.key.clone())
+                .collect();
+            if keys.is_empty() {
+                Ok(Some(shape))
+            } else {
+                self.d.store.get_run_with_outputs_of(&run_id, &keys).await
+            }
+        }
+        .map_err(retryable)?
+        .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?;
         match step.kind {
             StepKind::Agent | StepKind::Synthesis => self.run_agent_step(&record, step).await,
             StepKind::ApprovalGate => {
@@ -1242,20 +1257,39 @@ impl Greenlight {
                 })?,
             };
         let ws = self
-            .d
-            .store
-            .get_workspace(&record.run.workspace_id)
+            .brands
+            .load(self.d.store.as_ref(), &record.run.workspace_id)
             .await
-            .map_err(retryable)?
-            .ok_or_else(|| TaskError::new(task_errors::AGENT_FAILED, "the run's workspace is gone"))?;
-        let mut data = Self::workspace_data(ws).map_err(|e| TaskError::new(task_errors::AGENT_FAILED, e))?;
+            .map_err(|e| match e {
+                LoadError::Store(e) => retryable(e),
+                LoadError::Missing => {
+                    TaskError::new(task_errors::AGENT_FAILED, "the run's workspace is gone")
+                }
+                e @ LoadError::Unreadable(..) => TaskError::new(task_errors::AGENT_FAILED, e.to_string()),
+            })?;
+        let mut data = ws.data.clone();
         // Both read the launch's post: triage its comments, recommend for its products.
         if matches!(agent_id, AgentId::CommentTriage | AgentId::NextMoveRecommender) {
-            self.put_launch_post_first(&record.run, &mut data)
+            self.put_launch_post_first(&record.run, Arc::make_mut(&mut data))
                 .await
                 .map_err(retryable)?;
         }
-        let mut finished: Vec<&StepRecord> = record.steps.iter().filter(|s| s.status.is_final()).collect();
+        // What came before this step: its finished ancestors (every finished
+        // step, for synthesis), not whatever another branch has done so far.
+        let recipe = self.d.recipes.get(&record.run.workflow).map(|l| &l.recipe);
+        let ancestors: Vec<&str> = match recipe {
+            Some(r) if step.kind != StepKind::Synthesis => r
+                .ancestors(&step.key)
+                .into_iter()
+                .map(|s| s.key.as_str())
+                .collect(),
+            _ => record.steps.iter().map(|s| s.key.as_str()).collect(),
+        };
+        let mut finished: Vec<&StepRecord> = record
+            .steps
+            .iter()
+            .filter(|s| s.status.is_final() && ancestors.contains(&s.key.as_str()))
+            .collect();
         finished.sort_by_key(|s| s.finished_at);
         let prior: Vec<PriorStep> = finished
             .iter()

@@ -545,13 +545,46 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn put_workspace(&self, ws: &Workspace) -> Res<()> {
-        let mut item = Item::new();
-        item.insert("PK".into(), s(ws_pk(&ws.id)));
-        item.insert("SK".into(), s("META"));
-        item.insert("name".into(), s(&ws.name));
-        item.insert("spend_cap".into(), n(ws.spend_cap.micros()));
-        item.insert("data".into(), s(ws.data.to_string()));
-        self.put_unconditionally(item).await
+        // An update rather than a put, so the revision counts every write.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(ws_pk(&ws.id)))
+            .key("SK", s("META"))
+            .update_expression("SET #name = :name, spend_cap = :cap, #data = :data ADD revision :one")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#data", "data")
+            .expression_attribute_values(":name", s(&ws.name))
+            .expression_attribute_values(":cap", n(ws.spend_cap.micros()))
+            .expression_attribute_values(":data", s(ws.data.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn workspace_revision(&self, id: &WorkspaceId) -> Res<Option<u64>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", s(ws_pk(id)))
+            .key("SK", s("META"))
+            // With the key too, an existing item is never answered as none.
+            .projection_expression("PK, revision")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        // A workspace written before revisions were counted reads as 0.
+        Ok(out
+            .item
+            .map(|item| match item.get("revision") {
+                Some(_) => get_n(&item, "revision").map(|r| r as u64),
+                None => Ok(0),
+            })
+            .transpose()?)
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Res<Option<Workspace>> {

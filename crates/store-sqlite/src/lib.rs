@@ -150,6 +150,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 8000)
             .map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
+        migrate(&conn)?;
         Ok(SqliteStore {
             conns: conn::Connections::start(conn, path)?,
         })
@@ -191,6 +192,25 @@ impl SqliteStore {
 // ---- row mapping -------------------------------------------------------------
 
 const RUN_COLS: &str = "id, workspace_id, workflow, workflow_name, brief, status, error, created_at, finished_at, created_by, rerun_of";
+
+/// Brings a database made by an earlier version up to the schema: columns
+/// added since are added with their defaults.
+fn migrate(conn: &Connection) -> Res<()> {
+    let has_revision: bool = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('workspaces') WHERE name = 'revision'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db_err)?
+        > 0;
+    if !has_revision {
+        conn.execute_batch("ALTER TABLE workspaces ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+            .map_err(db_err)?;
+        tracing::info!("added workspaces.revision to a database made by an earlier version");
+    }
+    Ok(())
+}
 
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 11]> {
     Ok([
@@ -238,31 +258,54 @@ fn run_from_cols(c: [Option<String>; 11]) -> Res<Run> {
     })
 }
 
-/// A run with its steps; each step's trail only `with_trails`.
-fn load_run(tx: &Connection, id: &str, with_trails: bool) -> Res<Option<RunRecord>> {
+/// Which columns of a run's steps a read carries.
+#[derive(Clone, Copy)]
+enum StepCols<'a> {
+    /// Everything.
+    All,
+    /// Every output, no trails.
+    NoTrails,
+    /// No trails, and the outputs of these keys only (a JSON array).
+    OutputsOf(&'a str),
+}
+
+/// A run with its steps, as `cols` says.
+fn load_run(tx: &Connection, id: &str, step_cols: StepCols<'_>) -> Res<Option<RunRecord>> {
     let cols = tx
         .prepare_cached(&format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"))
         .and_then(|mut s| s.query_row([id], run_from_row).optional())
         .map_err(db_err)?;
     let Some(cols) = cols else { return Ok(None) };
     let run = run_from_cols(cols)?;
-    let steps = load_steps(tx, &run.id, with_trails)?;
+    let steps = load_steps(tx, &run.id, step_cols)?;
     Ok(Some(RunRecord { run, steps }))
 }
 
-fn load_steps(tx: &Connection, run: &RunId, with_trails: bool) -> Res<Vec<StepRecord>> {
+fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepRecord>> {
     // Ordered here rather than by SQLite, whose sorter would copy every
     // output through its own buffers.
-    let sql = if with_trails {
-        "SELECT key, label, kind, status, after, output, trail, cost, started_at, finished_at, decision, position
-         FROM steps WHERE run_id = ?1"
-    } else {
-        "SELECT key, label, kind, status, after, output, '[]', cost, started_at, finished_at, decision, position
-         FROM steps WHERE run_id = ?1"
+    let (sql, keys) = match cols {
+        StepCols::All => (
+            "SELECT key, label, kind, status, after, output, trail, cost, started_at, finished_at, decision, position
+             FROM steps WHERE run_id = ?1 AND ?2 IS NULL",
+            None,
+        ),
+        StepCols::NoTrails => (
+            "SELECT key, label, kind, status, after, output, '[]', cost, started_at, finished_at, decision, position
+             FROM steps WHERE run_id = ?1 AND ?2 IS NULL",
+            None,
+        ),
+        StepCols::OutputsOf(keys) => (
+            "SELECT key, label, kind, status, after,
+                    CASE WHEN key IN (SELECT value FROM json_each(?2)) THEN output END,
+                    '[]', cost, started_at, finished_at, decision, position
+             FROM steps WHERE run_id = ?1",
+            Some(keys),
+        ),
     };
     let mut stmt = tx.prepare_cached(sql).map_err(db_err)?;
     let rows = stmt
-        .query_map([run.as_str()], |r| {
+        .query_map(params![run.as_str(), keys], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -444,11 +487,28 @@ impl Store for SqliteStore {
             execute(
                 tx,
                 "INSERT INTO workspaces (id, name, spend_cap, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, spend_cap = excluded.spend_cap, data = excluded.data",
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, spend_cap = excluded.spend_cap,
+                   data = excluded.data, revision = workspaces.revision + 1",
                 params![ws.id.as_str(), ws.name, ws.spend_cap.micros(), to_json(&ws.data)?],
             )
             .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn workspace_revision(&self, id: &WorkspaceId) -> Res<Option<u64>> {
+        let id = id.clone();
+        self.read(move |tx| {
+            query_row(
+                tx,
+                "SELECT revision FROM workspaces WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|r| r.map(|r| r as u64))
+            .map_err(db_err)
         })
         .await
     }
@@ -629,12 +689,21 @@ impl Store for SqliteStore {
 
     async fn get_run(&self, id: &RunId) -> Res<Option<RunRecord>> {
         let id = id.clone();
-        self.read(move |tx| load_run(tx, id.as_str(), true)).await
+        self.read(move |tx| load_run(tx, id.as_str(), StepCols::All))
+            .await
     }
 
     async fn get_run_without_trails(&self, id: &RunId) -> Res<Option<RunRecord>> {
         let id = id.clone();
-        self.read(move |tx| load_run(tx, id.as_str(), false)).await
+        self.read(move |tx| load_run(tx, id.as_str(), StepCols::NoTrails))
+            .await
+    }
+
+    async fn get_run_with_outputs_of(&self, id: &RunId, keys: &[StepKey]) -> Res<Option<RunRecord>> {
+        let id = id.clone();
+        let keys = to_json(&keys.iter().map(StepKey::as_str).collect::<Vec<_>>())?;
+        self.read(move |tx| load_run(tx, id.as_str(), StepCols::OutputsOf(&keys)))
+            .await
     }
 
     async fn list_runs(
@@ -672,7 +741,7 @@ impl Store for SqliteStore {
             let mut items = Vec::new();
             for id in ids.iter().take(page.limit) {
                 // Lists show no trails.
-                if let Some(r) = load_run(tx, id, false)? {
+                if let Some(r) = load_run(tx, id, StepCols::NoTrails)? {
                     items.push(r);
                 }
             }
@@ -1623,5 +1692,39 @@ impl Journal for SqliteStore {
         })
         .await
         .map_err(jerr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database made before workspaces had a revision opens, keeps its
+    /// workspace, and counts revisions from there.
+    #[tokio::test]
+    async fn a_database_from_before_revisions_opens_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE workspaces (id TEXT PRIMARY KEY, name TEXT NOT NULL,
+                                          spend_cap INTEGER NOT NULL, data TEXT NOT NULL);
+                 INSERT INTO workspaces VALUES ('old', 'Old', 5, '{\"kept\":true}');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).expect("an older database opens");
+        let id = WorkspaceId::parse("old").unwrap();
+        assert_eq!(store.workspace_revision(&id).await.unwrap(), Some(0));
+        let mut ws = store.get_workspace(&id).await.unwrap().expect("kept");
+        assert_eq!(ws.data, serde_json::json!({"kept": true}));
+        ws.name = "Renamed".into();
+        store.put_workspace(&ws).await.unwrap();
+        assert_eq!(store.workspace_revision(&id).await.unwrap(), Some(1));
+        drop(store);
+        // Opening it again migrates nothing twice.
+        let store = SqliteStore::open(&path).expect("opens again");
+        assert_eq!(store.workspace_revision(&id).await.unwrap(), Some(1));
     }
 }

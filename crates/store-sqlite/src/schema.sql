@@ -5,7 +5,9 @@ CREATE TABLE IF NOT EXISTS workspaces (
     id            TEXT PRIMARY KEY,
     name          TEXT NOT NULL,
     spend_cap     INTEGER NOT NULL,
-    data          TEXT NOT NULL
+    data          TEXT NOT NULL,
+    -- Bumped by every write of the workspace (what cached brand data is checked against).
+    revision      INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS members (
