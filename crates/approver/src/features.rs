@@ -7,7 +7,7 @@ use greenlight_agents::rules::{DISCOUNT_SET, PRESSURE_SET, emoji_budget};
 use greenlight_agents::text::PhraseSet;
 use greenlight_agents::text::{contains_phrase, count_emoji};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 /// What a proposal is judged against besides itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -94,7 +94,7 @@ pub struct Observed {
     /// The signals' raw values, by [`Signal::ALL`] order.
     pub signals: [f64; 11],
     /// Lower-case words and two-word phrases of its copy.
-    pub terms: BTreeSet<String>,
+    pub terms: HashSet<String>,
     /// Discount and urgency phrases and banned words found, as written.
     pub discount_hits: Vec<String>,
     pub urgency_hits: Vec<String>,
@@ -307,36 +307,34 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
 }
 
 /// Words of two or more letters or digits, and each pair of neighbours
-/// (within one text), of lowercase texts. Doubles are dropped before any
-/// term is copied: copy repeats itself across variants.
-pub fn terms_of(lowers: &[String]) -> BTreeSet<String> {
-    let mut words: Vec<&str> = Vec::new();
-    let mut pairs: Vec<(&str, &str)> = Vec::new();
+/// (within one text), of lowercase texts. A term is copied only the first
+/// time it is seen: copy repeats itself across variants.
+pub fn terms_of(lowers: &[String]) -> HashSet<String> {
+    let mut out: HashSet<String> = HashSet::new();
+    let mut pair = String::new();
     for lower in lowers {
-        let from = words.len();
-        words.extend(
-            lower
-                .split(|c: char| !(c.is_alphanumeric() || c == '%' || c == '\'' || c == '\u{2019}'))
-                .map(|w| w.trim_matches(|c: char| c == '\'' || c == '\u{2019}'))
-                .filter(|w| w.chars().nth(1).is_some()),
-        );
-        pairs.extend(words[from..].windows(2).map(|p| (p[0], p[1])));
+        let mut prev: Option<&str> = None;
+        for w in lower
+            .split(|c: char| !(c.is_alphanumeric() || c == '%' || c == '\'' || c == '\u{2019}'))
+            .map(|w| w.trim_matches(|c: char| c == '\'' || c == '\u{2019}'))
+            .filter(|w| w.chars().nth(1).is_some())
+        {
+            if !out.contains(w) {
+                out.insert(w.to_string());
+            }
+            if let Some(p) = prev {
+                pair.clear();
+                pair.push_str(p);
+                pair.push(' ');
+                pair.push_str(w);
+                if !out.contains(pair.as_str()) {
+                    out.insert(pair.clone());
+                }
+            }
+            prev = Some(w);
+        }
     }
-    words.sort_unstable();
-    words.dedup();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut out: Vec<String> = Vec::with_capacity(words.len() + pairs.len());
-    out.extend(words.iter().map(|w| (*w).to_string()));
-    out.extend(pairs.iter().map(|(a, b)| {
-        let mut t = String::with_capacity(a.len() + 1 + b.len());
-        t.push_str(a);
-        t.push(' ');
-        t.push_str(b);
-        t
-    }));
-    // A word and a pair are never equal (a word has no space): no doubles.
-    out.into_iter().collect()
+    out
 }
 
 /// The committed spend of a proposal: its items' `total_usd` (or daily

@@ -145,6 +145,29 @@ impl Orchestrator for EngineOrchestrator {
 pub use greenlight_core::service::OfflineAgents;
 
 /// Assets as files under the data directory.
+/// The embedded runtime's assets: kept in the database, written in its
+/// group commits; an asset an earlier version wrote as a file under
+/// `blobs/` is still read from there.
+pub struct LocalBlobs {
+    pub db: greenlight_store_sqlite::SqliteStore,
+    pub files: FileBlobs,
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobs {
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
+        self.db.put(key, content_type, bytes).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<(String, Vec<u8>)>, BlobError> {
+        match self.db.get(key).await? {
+            Some(found) => Ok(Some(found)),
+            None => self.files.get(key).await,
+        }
+    }
+}
+
+/// Assets as files under a directory.
 pub struct FileBlobs {
     root: PathBuf,
 }
@@ -245,6 +268,45 @@ impl BlobStore for FileBlobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn assets_go_to_the_database_and_files_of_an_earlier_version_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = FileBlobs::new(dir.path().join("blobs"));
+        files
+            .put(
+                "runs/run_01old/post-1.svg",
+                "image/svg+xml",
+                b"<svg>old</svg>".to_vec(),
+            )
+            .await
+            .unwrap();
+        let blobs = LocalBlobs {
+            db: greenlight_store_sqlite::SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap(),
+            files,
+        };
+        blobs
+            .put(
+                "runs/run_01new/post-1.svg",
+                "image/svg+xml",
+                b"<svg>new</svg>".to_vec(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            !dir.path().join("blobs/runs/run_01new").exists(),
+            "no file for a new asset"
+        );
+        assert_eq!(
+            blobs.get("runs/run_01new/post-1.svg").await.unwrap(),
+            Some(("image/svg+xml".to_string(), b"<svg>new</svg>".to_vec()))
+        );
+        assert_eq!(
+            blobs.get("runs/run_01old/post-1.svg").await.unwrap(),
+            Some(("image/svg+xml".to_string(), b"<svg>old</svg>".to_vec()))
+        );
+        assert_eq!(blobs.get("runs/run_01new/none.svg").await.unwrap(), None);
+    }
 
     #[tokio::test]
     async fn a_blob_keeps_its_type_with_a_file_beside_it_only_when_its_extension_does_not_say_it() {

@@ -7,7 +7,7 @@
 mod adapters;
 mod seed;
 
-pub use adapters::{FileBlobs, LOCAL_FUNCTION_PREFIX, local_function_table};
+pub use adapters::{FileBlobs, LOCAL_FUNCTION_PREFIX, LocalBlobs, local_function_table};
 pub use seed::{SeedError, parse_history, seed_from_dir};
 
 use adapters::{EngineOrchestrator, Finalizer, LateInvoker, OfflineAgents};
@@ -193,7 +193,10 @@ impl Local {
             orchestrator: Arc::new(EngineOrchestrator(engine.clone())),
             agents,
             editor,
-            blobs: Arc::new(FileBlobs::new(opts.data_dir.join("blobs"))),
+            blobs: Arc::new(LocalBlobs {
+                db: store.clone(),
+                files: FileBlobs::new(opts.data_dir.join("blobs")),
+            }),
             clock: Arc::new(SystemClock),
             recipes: book,
             resume_hint: Arc::new(move || hint.notify_one()),

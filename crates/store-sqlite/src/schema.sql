@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_workspace ON runs (workspace_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS runs_running ON runs (status) WHERE status = 'running';
 
+-- The large columns last: reading a step's state never walks the overflow
+-- pages of its output and trail.
 CREATE TABLE IF NOT EXISTS steps (
     run_id        TEXT NOT NULL REFERENCES runs(id),
     key           TEXT NOT NULL,
@@ -52,12 +54,12 @@ CREATE TABLE IF NOT EXISTS steps (
     kind          TEXT NOT NULL,
     status        TEXT NOT NULL,
     after         TEXT NOT NULL,
-    output        TEXT,
-    trail         TEXT NOT NULL DEFAULT '[]',
     cost          INTEGER NOT NULL DEFAULT 0,
     started_at    TEXT,
     finished_at   TEXT,
     decision      TEXT,
+    output        TEXT,
+    trail         TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (run_id, key)
 );
 
@@ -187,4 +189,12 @@ CREATE TABLE IF NOT EXISTS decision_history (
 CREATE TABLE IF NOT EXISTS approver_settings (
     workspace_id  TEXT PRIMARY KEY,
     body          TEXT NOT NULL
+);
+
+-- Rendered assets (the `BlobStore` of the embedded runtime): in the one
+-- file with everything else, written in the same group commits.
+CREATE TABLE IF NOT EXISTS blobs (
+    key           TEXT PRIMARY KEY,
+    content_type  TEXT NOT NULL,
+    bytes         BLOB NOT NULL
 );
