@@ -111,7 +111,7 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         }),
         pass_note: format!(
             "none of the brand's {} banned words appear",
-            rules.banned_words.len()
+            rules.banned_words().len()
         ),
     });
 

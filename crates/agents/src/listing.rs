@@ -77,7 +77,7 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
 
         let unproven: Vec<&String> = ctx
             .rules
-            .claims_requiring_proof
+            .claims_requiring_proof()
             .iter()
             .filter(|c| !product_proves(p, c))
             .collect();

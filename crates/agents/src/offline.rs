@@ -595,10 +595,10 @@ impl<'a> Ctx<'a> {
     pub fn rules_block(&self, products: &[&Product]) -> String {
         let r = &self.rules;
         let mut s = String::from("RULES\n");
-        if !r.banned_words.is_empty() {
+        if !r.banned_words().is_empty() {
             s.push_str(&format!(
                 "- Never use these words: {}\n",
-                r.banned_words.join(", ")
+                r.banned_words().join(", ")
             ));
         }
         s.push_str(match r.emoji_policy {
@@ -616,14 +616,14 @@ impl<'a> Ctx<'a> {
                 "- No discount language (no \"% off\", sale, discount, deal, coupon, promo code, \"save $\"): {why}\n"
             ));
         }
-        if !r.claims_requiring_proof.is_empty() {
+        if !r.claims_requiring_proof().is_empty() {
             s.push_str(&format!(
                 "- Claims that need proof on file: {}\n",
-                r.claims_requiring_proof.join(", ")
+                r.claims_requiring_proof().join(", ")
             ));
             for p in products {
                 let proven: Vec<String> = r
-                    .claims_requiring_proof
+                    .claims_requiring_proof()
                     .iter()
                     .filter(|c| product_proves(p, c))
                     .map(|c| {

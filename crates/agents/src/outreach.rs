@@ -235,7 +235,7 @@ fn draft(ctx: &mut Ctx<'_>, c: &Creator, products: &[&Product], proven: &[String
         ));
     }
     let notes_lower = c.notes.to_lowercase();
-    for claim in &ctx.rules.claims_requiring_proof {
+    for claim in ctx.rules.claims_requiring_proof() {
         if !crate::text::contains_phrase(&notes_lower, claim) {
             continue;
         }

@@ -128,36 +128,65 @@ pub enum Violation {
 /// The rules of one brand for one brief.
 #[derive(Debug, Clone)]
 pub struct BrandRules {
-    pub banned_words: Vec<String>,
+    banned_words: Vec<String>,
     pub emoji_policy: EmojiPolicy,
     /// False when the brand forbids it or the brief's notes ask for none.
     pub discount_allowed: bool,
-    pub claims_requiring_proof: Vec<String>,
+    claims_requiring_proof: Vec<String>,
+    /// The banned words and the claims, to look for in one pass.
+    watched: PhraseSet,
 }
 
 impl BrandRules {
     pub fn new(brand: &BrandProfile, brief_notes: Option<&str>) -> BrandRules {
         let notes_forbid = brief_notes.is_some_and(notes_forbid_discounts);
-        BrandRules {
-            banned_words: brand
-                .banned_words
-                .iter()
-                .map(|w| w.trim().to_string())
-                .filter(|w| !w.is_empty())
-                .collect(),
-            emoji_policy: if brief_notes.is_some_and(|n| crate::words::mentions_negated(n, &["emoji"])) {
+        BrandRules::from_parts(
+            brand.banned_words.clone(),
+            if brief_notes.is_some_and(|n| crate::words::mentions_negated(n, &["emoji"])) {
                 EmojiPolicy::None
             } else {
                 brand.emoji_policy
             },
-            discount_allowed: brand.discount_language_allowed && !notes_forbid,
-            claims_requiring_proof: brand
-                .claims_requiring_proof
+            brand.discount_language_allowed && !notes_forbid,
+            brand.claims_requiring_proof.clone(),
+        )
+    }
+
+    /// Rules as given (blank words and claims dropped).
+    pub fn from_parts(
+        banned_words: Vec<String>,
+        emoji_policy: EmojiPolicy,
+        discount_allowed: bool,
+        claims_requiring_proof: Vec<String>,
+    ) -> BrandRules {
+        let tidy = |v: Vec<String>| -> Vec<String> {
+            v.iter()
+                .map(|w| w.trim().to_string())
+                .filter(|w| !w.is_empty())
+                .collect()
+        };
+        let (banned_words, claims_requiring_proof) = (tidy(banned_words), tidy(claims_requiring_proof));
+        let watched = PhraseSet::short_lived(
+            banned_words
                 .iter()
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty())
-                .collect(),
+                .chain(&claims_requiring_proof)
+                .map(String::as_str),
+        );
+        BrandRules {
+            banned_words,
+            emoji_policy,
+            discount_allowed,
+            claims_requiring_proof,
+            watched,
         }
+    }
+
+    pub fn banned_words(&self) -> &[String] {
+        &self.banned_words
+    }
+
+    pub fn claims_requiring_proof(&self) -> &[String] {
+        &self.claims_requiring_proof
     }
 
     /// The claims from `claims_requiring_proof` that at least one of these
@@ -228,6 +257,10 @@ impl BrandRules {
         }
         // A removal can, rarely, join words into a new match: repeat a little.
         for _ in 0..3 {
+            // Mostly there is nothing to remove: one pass tells.
+            if !self.watched.any_in(&t) {
+                break;
+            }
             let mut changed = false;
             for w in &self.banned_words {
                 if contains_phrase(&t, w) {
@@ -395,12 +428,12 @@ mod tests {
     use super::*;
 
     fn rules() -> BrandRules {
-        BrandRules {
-            banned_words: vec!["cheap".into(), "game-changer".into()],
-            emoji_policy: EmojiPolicy::Sparing,
-            discount_allowed: false,
-            claims_requiring_proof: vec!["organic".into(), "OEKO-TEX".into()],
-        }
+        BrandRules::from_parts(
+            vec!["cheap".into(), "game-changer".into()],
+            EmojiPolicy::Sparing,
+            false,
+            vec!["organic".into(), "OEKO-TEX".into()],
+        )
     }
 
     #[test]

@@ -115,6 +115,7 @@ fn each_phrase(text: &str, phrase: &str, mut found: impl FnMut((usize, usize)) -
 /// matches, nor `'`, which `’` matches, nor `k`, which the Kelvin sign
 /// does): wherever the phrase matches, its anchor occurs byte for byte, but
 /// for ASCII case.
+#[derive(Debug, Clone)]
 pub struct PhraseSet {
     phrases: Vec<String>,
     /// `None` when some phrase has no anchor: then every phrase is tried.
@@ -122,12 +123,27 @@ pub struct PhraseSet {
 }
 
 impl PhraseSet {
+    /// A set searched many times: the fastest to search, slower to build.
     pub fn new<'a>(phrases: impl IntoIterator<Item = &'a str>) -> PhraseSet {
+        PhraseSet::build(phrases, None)
+    }
+
+    /// A set searched a few times (one agent's brand rules): the cheapest
+    /// to build.
+    pub fn short_lived<'a>(phrases: impl IntoIterator<Item = &'a str>) -> PhraseSet {
+        PhraseSet::build(phrases, Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
+    }
+
+    fn build<'a>(
+        phrases: impl IntoIterator<Item = &'a str>,
+        kind: Option<aho_corasick::AhoCorasickKind>,
+    ) -> PhraseSet {
         let phrases: Vec<String> = phrases.into_iter().map(|p| p.trim().to_string()).collect();
         let anchors: Option<Vec<&str>> = phrases.iter().map(|p| anchor(p)).collect();
         let anchors = anchors.and_then(|a| {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
+                .kind(kind)
                 .build(a)
                 .ok()
         });
@@ -378,6 +394,9 @@ fn fix_articles(s: &str) -> String {
 /// Final touches on generated text: a doubled full stop ("Co.." from a
 /// name that ends in one) becomes one; an ellipsis stays.
 pub fn polish(text: &str) -> String {
+    if !text.contains("..") {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
@@ -842,7 +861,8 @@ mod tests {
         // "é" has no anchor: that set tries every phrase.
         let without = PhraseSet::new(phrases);
         assert!(without.anchors.is_none());
-        for set in [&with_anchors, &without] {
+        let short = PhraseSet::short_lived(phrases.iter().copied().filter(|p| anchor(p).is_some()));
+        for set in [&with_anchors, &without, &short] {
             for t in texts {
                 let each: Vec<&str> = set
                     .phrases

@@ -499,7 +499,7 @@ fn find_answer(ctx: &Ctx<'_>, text: &str, products: &[&Product], notes_only: boo
     // Banned and price-cut words say nothing about what is being asked.
     let noise: Vec<String> = ctx
         .rules
-        .banned_words
+        .banned_words()
         .iter()
         .map(|w| w.as_str())
         .chain(crate::rules::DISCOUNT_TERMS.iter().copied())

@@ -171,7 +171,13 @@ pub struct Greenlight {
     d: Deps,
     models: crate::approver::Models,
     brands: crate::brands::Brands,
+    /// Each run's workflow, which never changes: a task that knows it reads
+    /// its run once (bounded: cleared when full).
+    workflows: std::sync::Mutex<std::collections::HashMap<RunId, String>>,
 }
+
+/// How many runs' workflows [`Greenlight`] remembers before starting over.
+const MAX_REMEMBERED_WORKFLOWS: usize = 65_536;
 
 fn not_found_run() -> Error {
     Error::NotFound("run".into())
@@ -179,6 +185,14 @@ fn not_found_run() -> Error {
 
 fn not_found_approval() -> Error {
     Error::NotFound("approval".into())
+}
+
+/// A step's key and those of every step it depends on.
+fn own_and_ancestors(recipe: &greenlight_recipes::Recipe, step: &greenlight_recipes::Step) -> Vec<StepKey> {
+    std::iter::once(step)
+        .chain(recipe.ancestors(&step.key))
+        .filter_map(|s| StepKey::parse(&s.key).ok())
+        .collect()
 }
 
 fn retryable(e: impl std::fmt::Display) -> TaskError {
@@ -191,6 +205,7 @@ impl Greenlight {
             d: deps,
             models: Default::default(),
             brands: Default::default(),
+            workflows: Default::default(),
         }
     }
 
@@ -1084,14 +1099,38 @@ impl Greenlight {
             RunId::parse(&p.run_id).map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
         let key = StepKey::parse(&p.step_key)
             .map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
-        // First the run and its steps' states, without outputs.
-        let shape = self
-            .d
-            .store
-            .get_run_with_outputs_of(&run_id, &[])
-            .await
+        // The run with the outputs the step reads: those of the steps it
+        // depends on (and its own); synthesis reports on every step. Where
+        // the run's workflow is not known yet, its states are read first.
+        let known = self
+            .workflows
+            .lock()
+            .ok()
+            .and_then(|w| w.get(&run_id).cloned())
+            .and_then(|w| self.d.recipes.get(&w));
+        let (shape, partial) = match known {
+            Some(l) => match l.recipe.step(key.as_str()) {
+                Some(s) if s.kind == StepKind::Synthesis => {
+                    (self.d.store.get_run_without_trails(&run_id).await, false)
+                }
+                Some(s) => {
+                    let keys = own_and_ancestors(&l.recipe, s);
+                    (self.d.store.get_run_with_outputs_of(&run_id, &keys).await, false)
+                }
+                None => (self.d.store.get_run_with_outputs_of(&run_id, &[]).await, true),
+            },
+            None => (self.d.store.get_run_with_outputs_of(&run_id, &[]).await, true),
+        };
+        let shape = shape
             .map_err(retryable)?
             .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?;
+        if let Ok(mut w) = self.workflows.lock() {
+            if w.len() >= MAX_REMEMBERED_WORKFLOWS {
+                w.clear();
+            }
+            w.entry(run_id.clone())
+                .or_insert_with(|| shape.run.workflow.clone());
+        }
         let loaded = self.d.recipes.get(&shape.run.workflow).ok_or_else(|| {
             TaskError::new(
                 task_errors::BAD_PAYLOAD,
@@ -1114,25 +1153,30 @@ impl Greenlight {
         if shape.run.status != RunStatus::Running {
             return Ok(json!({"run_id": run_id, "step_key": key, "skipped": "the run is not running"}));
         }
-        // Then the outputs the step reads: those of the steps it depends on
-        // (and its own); synthesis reports on every step.
-        let record = if step.kind == StepKind::Synthesis {
-            self.d.store.get_run_without_trails(&run_id).await
+        let record = if !partial {
+            shape
         } else {
-            let keys: Vec<StepKey> = std::iter::once(step)
-                .chain(loaded.recipe.ancestors(&step.key))
-                .filter_map(|s| shape.step(&s.key))
-                .filter(|s| s.status != StepStatus::Pending)
-                .map(|s| s.key.clone())
-                .collect();
-            if keys.is_empty() {
-                Ok(Some(shape))
+            if step.kind == StepKind::Synthesis {
+                self.d.store.get_run_without_trails(&run_id).await
             } else {
-                self.d.store.get_run_with_outputs_of(&run_id, &keys).await
+                // Only the steps that have run can have an output to read.
+                let keys: Vec<StepKey> = own_and_ancestors(&loaded.recipe, step)
+                    .into_iter()
+                    .filter(|k| {
+                        shape
+                            .step(k.as_str())
+                            .is_some_and(|s| s.status != StepStatus::Pending)
+                    })
+                    .collect();
+                if keys.is_empty() {
+                    Ok(Some(shape))
+                } else {
+                    self.d.store.get_run_with_outputs_of(&run_id, &keys).await
+                }
             }
-        }
-        .map_err(retryable)?
-        .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?;
+            .map_err(retryable)?
+            .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?
+        };
         match step.kind {
             StepKind::Agent | StepKind::Synthesis => self.run_agent_step(&record, step).await,
             StepKind::ApprovalGate => {
