@@ -756,6 +756,44 @@ async fn the_spend_cap_admits_only_what_fits_even_when_approvals_race() {
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
 }
 
+/// The offline agents answer at once, so each agent step is written once;
+/// its events still say it started, then succeeded, and its times agree.
+#[tokio::test]
+async fn every_agent_step_reports_its_start_before_its_end() {
+    let app = TestApp::spawn().await;
+    let run_id = app
+        .start_launch(OLIVIA, "demo-campaign-launch-spring-linen")
+        .await;
+    let run = app.wait_gates(OLIVIA, &run_id, 4).await;
+    let (_, events) = app.get(OLIVIA, &format!("/api/runs/{run_id}/events")).await;
+    let events = events["events"].as_array().expect("events");
+    for key in [
+        "listing_optimizer",
+        "content_producer",
+        "compliance",
+        "ad_campaign_director",
+        "creator_outreach",
+    ] {
+        let seq_of = |ty: &str| {
+            let found: Vec<u64> = events
+                .iter()
+                .filter(|e| e["type"] == ty && e["data"]["step_key"] == key)
+                .map(|e| e["seq"].as_u64().unwrap())
+                .collect();
+            assert_eq!(found.len(), 1, "{key}: one {ty} in {events:?}");
+            found[0]
+        };
+        assert!(seq_of("step.started") < seq_of("step.succeeded"), "{key}");
+        let s = step(&run, key);
+        assert_eq!(s["status"], "succeeded");
+        let (started, finished) = (
+            s["started_at"].as_str().unwrap(),
+            s["finished_at"].as_str().unwrap(),
+        );
+        assert!(started <= finished, "{key}: {started} > {finished}");
+    }
+}
+
 /// The server keeps brand data parsed between steps; a change written by
 /// another process (as `greenlight admin workspace create` does) is seen at
 /// the next read all the same.

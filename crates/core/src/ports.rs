@@ -321,6 +321,13 @@ pub trait AgentRunner: Send + Sync {
         &self,
         input: greenlight_agents::AgentInput<'_>,
     ) -> Result<greenlight_agents::AgentOutput, greenlight_agents::AgentError>;
+
+    /// Whether every answer comes at once (pure functions, no model to
+    /// wait on). A step is then written once, started and finished
+    /// together, instead of being shown running first.
+    fn answers_at_once(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -57,6 +57,10 @@ pub struct OfflineAgents;
 
 #[async_trait::async_trait]
 impl AgentRunner for OfflineAgents {
+    fn answers_at_once(&self) -> bool {
+        true
+    }
+
     async fn run(
         &self,
         input: greenlight_agents::AgentInput<'_>,
@@ -1277,7 +1281,11 @@ impl Greenlight {
             }
             NewEvent { kind, data }
         };
-        if current.status == StepStatus::Pending {
+        // Shown running while the agent works, unless it answers at once:
+        // then its start is written with its end.
+        let started = current.status == StepStatus::Pending;
+        let start_with_end = started && self.d.agents.answers_at_once();
+        if started && !start_with_end {
             self.d
                 .store
                 .update_step(&StepUpdate {
@@ -1293,6 +1301,11 @@ impl Greenlight {
                 .await
                 .map_err(retryable)?;
         }
+        let (started_at, mut events) = if start_with_end {
+            (Some(now), vec![ev(EventType::StepStarted, json!({}))])
+        } else {
+            (None, Vec::new())
+        };
         let agent_id =
             match step.kind {
                 StepKind::Synthesis => AgentId::Synthesis,
@@ -1369,6 +1382,10 @@ impl Greenlight {
         let result = self.d.agents.run(input).await;
         fault_point!(self, faults::AGENT_BEFORE_OUTPUT);
         let now = self.now();
+        let mut ev_end = |kind, extra| {
+            events.push(ev(kind, extra));
+            std::mem::take(&mut events)
+        };
         match result {
             Ok(out) => {
                 for asset in out.assets {
@@ -1395,9 +1412,9 @@ impl Greenlight {
                             trail: out.trail,
                             cost,
                         }),
-                        started_at: None,
+                        started_at,
                         finished_at: Some(now),
-                        events: vec![ev(EventType::StepSucceeded, json!({"cost_usd": cost.usd()}))],
+                        events: ev_end(EventType::StepSucceeded, json!({"cost_usd": cost.usd()})),
                     })
                     .await
                     .map_err(retryable)?;
@@ -1418,9 +1435,9 @@ impl Greenlight {
                             trail: Vec::new(),
                             cost: Money::ZERO,
                         }),
-                        started_at: None,
+                        started_at,
                         finished_at: Some(now),
-                        events: vec![ev(EventType::StepFailed, json!({"error": cause}))],
+                        events: ev_end(EventType::StepFailed, json!({"error": cause})),
                     })
                     .await
                     .map_err(retryable)?;
