@@ -391,34 +391,37 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepR
     Ok(out.into_iter().map(|(_, s)| s).collect())
 }
 
+/// Events with their data written as JSON: (type, data).
+type WrittenEvents = Vec<(&'static str, String)>;
+
+fn write_events(events: &[NewEvent]) -> Res<WrittenEvents> {
+    events
+        .iter()
+        .map(|e| Ok((e.kind.as_str(), to_json(&e.data)?)))
+        .collect()
+}
+
 fn append_events(tx: &Connection, run: &RunId, at: Timestamp, events: &[NewEvent]) -> Res<()> {
+    insert_events(tx, run.as_str(), &at.to_string(), &write_events(events)?)
+}
+
+fn insert_events(tx: &Connection, run: &str, at: &str, events: &[(&'static str, String)]) -> Res<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let seq: i64 = query_row(
-        tx,
-        "SELECT next_seq FROM runs WHERE id = ?1",
-        [run.as_str()],
-        |r| r.get(0),
-    )
-    .map_err(db_err)?;
+    let seq: i64 =
+        query_row(tx, "SELECT next_seq FROM runs WHERE id = ?1", [run], |r| r.get(0)).map_err(db_err)?;
     let mut stmt = tx
         .prepare_cached("INSERT INTO events (run_id, seq, type, at, data) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(db_err)?;
-    for (i, e) in events.iter().enumerate() {
-        stmt.execute(params![
-            run.as_str(),
-            seq + i as i64,
-            e.kind.as_str(),
-            at.to_string(),
-            to_json(&e.data)?
-        ])
-        .map_err(db_err)?;
+    for (i, (kind, data)) in events.iter().enumerate() {
+        stmt.execute(params![run, seq + i as i64, kind, at, data])
+            .map_err(db_err)?;
     }
     execute(
         tx,
         "UPDATE runs SET next_seq = next_seq + ?2 WHERE id = ?1",
-        params![run.as_str(), events.len() as i64],
+        params![run, events.len() as i64],
     )
     .map_err(db_err)?;
     Ok(())
@@ -443,46 +446,71 @@ fn step_status(tx: &Connection, run: &str, key: &str) -> Res<Option<StepStatus>>
     Ok(s.and_then(|s| StepStatus::parse(&s)))
 }
 
-fn apply_update(tx: &Connection, u: &StepUpdate) -> Res<bool> {
-    if run_status(tx, u.run_id.as_str())? != Some(RunStatus::Running) {
+/// A step update with its JSON written: what the writer thread applies.
+/// Writing the JSON (and dropping the update's values) stays with the
+/// caller, off the one writer thread.
+struct WrittenUpdate {
+    run_id: String,
+    key: String,
+    from: Vec<StepStatus>,
+    to: StepStatus,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    /// Output, trail and cost.
+    result: Option<(String, String, i64)>,
+    /// When the events happened.
+    at: String,
+    events: WrittenEvents,
+}
+
+impl WrittenUpdate {
+    fn of(u: &StepUpdate) -> Res<WrittenUpdate> {
+        Ok(WrittenUpdate {
+            run_id: u.run_id.to_string(),
+            key: u.key.to_string(),
+            from: u.from.clone(),
+            to: u.to,
+            started_at: u.started_at.map(|t| t.to_string()),
+            finished_at: u.finished_at.map(|t| t.to_string()),
+            result: u
+                .result
+                .as_ref()
+                .map(|r| Ok::<_, StoreError>((to_json(&r.output)?, to_json(&r.trail)?, r.cost.micros())))
+                .transpose()?,
+            at: u
+                .finished_at
+                .or(u.started_at)
+                .unwrap_or_else(|| Timestamp::from_datetime(chrono_now()))
+                .to_string(),
+            events: write_events(&u.events)?,
+        })
+    }
+}
+
+fn apply_update(tx: &Connection, u: &WrittenUpdate) -> Res<bool> {
+    if run_status(tx, &u.run_id)? != Some(RunStatus::Running) {
         return Ok(false);
     }
-    let current = step_status(tx, u.run_id.as_str(), u.key.as_str())?;
+    let current = step_status(tx, &u.run_id, &u.key)?;
     if !current.is_some_and(|c| u.from.contains(&c)) {
         return Ok(false);
     }
     execute(
-                tx,
+        tx,
         "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at)
          WHERE run_id = ?1 AND key = ?2",
-        params![
-            u.run_id.as_str(),
-            u.key.as_str(),
-            u.to.as_str(),
-            u.started_at.map(|t| t.to_string()),
-            u.finished_at.map(|t| t.to_string()),
-        ],
+        params![u.run_id, u.key, u.to.as_str(), u.started_at, u.finished_at],
     )
     .map_err(db_err)?;
-    if let Some(r) = &u.result {
+    if let Some((output, trail, cost)) = &u.result {
         execute(
             tx,
             "UPDATE steps SET output = ?3, trail = ?4, cost = ?5 WHERE run_id = ?1 AND key = ?2",
-            params![
-                u.run_id.as_str(),
-                u.key.as_str(),
-                to_json(&r.output)?,
-                to_json(&r.trail)?,
-                r.cost.micros()
-            ],
+            params![u.run_id, u.key, output, trail, cost],
         )
         .map_err(db_err)?;
     }
-    let at = u
-        .finished_at
-        .or(u.started_at)
-        .unwrap_or_else(|| Timestamp::from_datetime(chrono_now()));
-    append_events(tx, &u.run_id, at, &u.events)?;
+    insert_events(tx, &u.run_id, &u.at, &u.events)?;
     Ok(true)
 }
 
@@ -803,32 +831,40 @@ impl Store for SqliteStore {
     }
 
     async fn update_step(&self, update: &StepUpdate) -> Res<bool> {
-        let u = update.clone();
+        let u = WrittenUpdate::of(update)?;
         self.tx(move |tx| apply_update(tx, &u)).await
     }
 
     async fn open_gate(&self, open: &OpenGate) -> Res<GateOpened> {
-        let open = open.clone();
+        // The JSON written here, off the writer thread; only strings go to it.
+        let a = &open.approval;
+        let (sid, ws, run_id, key, created) = (
+            a.step_id.to_string(),
+            a.workspace_id.to_string(),
+            a.run_id.to_string(),
+            a.step_key.to_string(),
+            a.created_at.to_string(),
+        );
+        let (token, cost, body) = (open.task_token.clone(), open.cost.micros(), to_json(a)?);
+        let events = write_events(&open.events)?;
         self.tx(move |tx| {
-            let a = &open.approval;
-            let sid = a.step_id.to_string();
             let existing: Option<String> = query_row(tx, "SELECT status FROM approvals WHERE step_id = ?1", [&sid], |r| r.get(0))
                 .optional()
                 .map_err(db_err)?;
             match existing.as_deref() {
                 Some("pending") => {
-                    execute(tx, "UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, open.task_token])
+                    execute(tx, "UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, token])
                         .map_err(db_err)?;
                     return Ok(GateOpened::Waiting);
                 }
                 Some("decided") => {
                     // A retried gate task: the stored decision goes out with the new token.
-                    execute(tx, "UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, open.task_token])
+                    execute(tx, "UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, token])
                         .map_err(db_err)?;
                     execute(
-                tx,
+                        tx,
                         "UPDATE resumes SET task_token = ?2, done = 0, attempts = 0 WHERE step_id = ?1",
-                        params![sid, open.task_token],
+                        params![sid, token],
                     )
                     .map_err(db_err)?;
                     return Ok(GateOpened::AlreadyDecided);
@@ -836,10 +872,10 @@ impl Store for SqliteStore {
                 Some(_) => return Ok(GateOpened::Closed),
                 None => {}
             }
-            if run_status(tx, a.run_id.as_str())? != Some(RunStatus::Running) {
+            if run_status(tx, &run_id)? != Some(RunStatus::Running) {
                 return Ok(GateOpened::Closed);
             }
-            let current = step_status(tx, a.run_id.as_str(), a.step_key.as_str())?;
+            let current = step_status(tx, &run_id, &key)?;
             if !matches!(current, Some(StepStatus::Pending) | Some(StepStatus::Running)) {
                 return Ok(GateOpened::Closed);
             }
@@ -847,15 +883,7 @@ impl Store for SqliteStore {
                 tx,
                 "INSERT INTO approvals (step_id, workspace_id, run_id, step_key, status, created_at, task_token, body)
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
-                params![
-                    sid,
-                    a.workspace_id.as_str(),
-                    a.run_id.as_str(),
-                    a.step_key.as_str(),
-                    a.created_at.to_string(),
-                    open.task_token,
-                    to_json(a)?
-                ],
+                params![sid, ws, run_id, key, created, token, body],
             )
             .map_err(db_err)?;
             execute(
@@ -863,15 +891,10 @@ impl Store for SqliteStore {
                 "UPDATE steps SET status = 'waiting_for_approval', started_at = COALESCE(started_at, ?3),
                  cost = cost + ?4
                  WHERE run_id = ?1 AND key = ?2",
-                params![
-                    a.run_id.as_str(),
-                    a.step_key.as_str(),
-                    a.created_at.to_string(),
-                    open.cost.micros()
-                ],
+                params![run_id, key, created, cost],
             )
             .map_err(db_err)?;
-            append_events(tx, &a.run_id, a.created_at, &open.events)?;
+            insert_events(tx, &run_id, &created, &events)?;
             Ok(GateOpened::Waiting)
         })
         .await
@@ -1127,7 +1150,7 @@ impl Store for SqliteStore {
     }
 
     async fn complete_action(&self, item: &OutboxItem, update: &StepUpdate, gate: &StepId) -> Res<bool> {
-        let (item, u, gate) = (item.clone(), update.clone(), gate.clone());
+        let (item, u, gate) = (item.clone(), WrittenUpdate::of(update)?, gate.clone());
         self.tx(move |tx| {
             if !apply_update(tx, &u)? {
                 return Ok(false);
