@@ -802,11 +802,7 @@ async fn a_workspace_changed_by_another_process_is_seen_at_once() {
     use greenlight_core::ports::Store;
     let app = TestApp::spawn().await;
     let run_id = app
-        .start(
-            OLIVIA,
-            "campaign-launch",
-            brief("demo-campaign-launch-holiday-table"),
-        )
+        .start_launch(OLIVIA, "demo-campaign-launch-holiday-table")
         .await;
     let run = app.wait_gates(OLIVIA, &run_id, 4).await;
     let card_path = format!("/api/dashboard/approvals/{}", step_id(&run, "ad_spend_gate"));

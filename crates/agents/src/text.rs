@@ -804,29 +804,37 @@ mod tests {
         out
     }
 
+    /// Texts and phrases with every case the matching rules name: ASCII
+    /// case, typographic apostrophes, the Kelvin sign, any whitespace,
+    /// word boundaries next to non-word characters, emoji.
+    const TEXTS: [&str; 5] = [
+        "SALE! Wholesale sale, on sale. 20% OFF, 20 % off; save $5, SAVE $ now",
+        "Don\u{2019}t miss it, don't, DON'T. \u{212A}nit knit KNIT knitted ok OK \u{212A}",
+        "é sale é Ésale sale_ sale-sale «sale» 🌿sale🌿 limited\ttime limited  time limited\u{a0}time",
+        "Last chance: hurry, LIMITED TIME. While supplies last!",
+        "",
+    ];
+    const PHRASES: [&str; 14] = [
+        "sale",
+        "% off",
+        "save $",
+        "don't",
+        "knit",
+        "limited time",
+        "é",
+        "🌿",
+        "'t",
+        "off",
+        "$",
+        "last chance",
+        "hurry",
+        "ok",
+    ];
+
     #[test]
     fn the_byte_search_finds_what_a_char_scan_finds() {
-        let texts = [
-            "SALE! Wholesale sale, on sale. 20% OFF, 20 % off; save $5, SAVE $ now",
-            "Don\u{2019}t miss it, don't, DON'T. \u{212A}nit knit KNIT knitted",
-            "é sale é Ésale sale_ sale-sale «sale» 🌿sale🌿 limited\ttime limited  time",
-            "",
-        ];
-        let phrases = [
-            "sale",
-            "% off",
-            "save $",
-            "don't",
-            "knit",
-            "limited time",
-            "é",
-            "🌿",
-            "'t",
-            "off",
-            "$",
-        ];
-        for t in texts {
-            for p in phrases {
+        for t in TEXTS {
+            for p in PHRASES {
                 assert_eq!(find_phrase(t, p), find_phrase_slowly(t, p), "{p:?} in {t:?}");
                 assert_eq!(contains_phrase(t, p), !find_phrase_slowly(t, p).is_empty());
             }
@@ -835,27 +843,8 @@ mod tests {
 
     #[test]
     fn a_phrase_set_finds_what_trying_each_phrase_finds() {
-        let texts = [
-            "SALE! Wholesale sale, on sale. 20% OFF, 20 % off; save $5, SAVE $ now",
-            "Don\u{2019}t miss it, don't, DON'T. \u{212A}nit knit KNIT knitted ok OK \u{212A}",
-            "é sale é Ésale sale_ sale-sale «sale» 🌿sale🌿 limited\ttime limited\u{a0}time",
-            "Last chance: hurry, LIMITED TIME. While supplies last!",
-            "",
-        ];
-        let phrases = [
-            "sale",
-            "% off",
-            "save $",
-            "don't",
-            "knit",
-            "limited time",
-            "é",
-            "last chance",
-            "hurry",
-            "'t",
-            "off",
-            "$",
-        ];
+        let phrases = PHRASES;
+        let texts = TEXTS;
         let with_anchors = PhraseSet::new(phrases.iter().copied().filter(|p| anchor(p).is_some()));
         assert!(with_anchors.anchors.is_some());
         // "é" has no anchor: that set tries every phrase.
