@@ -791,6 +791,17 @@ async fn every_agent_step_reports_its_start_before_its_end() {
             s["finished_at"].as_str().unwrap(),
         );
         assert!(started <= finished, "{key}: {started} > {finished}");
+        // Each event at the time it says: the start at the step's start.
+        let at_of = |ty: &str| {
+            events
+                .iter()
+                .find(|e| e["type"] == ty && e["data"]["step_key"] == key)
+                .and_then(|e| e["at"].as_str())
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(at_of("step.started"), started, "{key}");
+        assert_eq!(at_of("step.succeeded"), finished, "{key}");
     }
 }
 

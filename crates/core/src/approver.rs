@@ -245,7 +245,7 @@ impl Greenlight {
             None
         } else {
             let workspace = self.workspace(ws).await?;
-            let data = &workspace.data;
+            let data = workspace.data()?;
             let examples: Vec<ml::Example> = history.iter().flat_map(examples_of).collect();
             match ml::Model::train(&data.brand, &examples) {
                 Ok(m) => {

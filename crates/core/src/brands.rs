@@ -41,25 +41,34 @@ impl From<LoadError> for Error {
     }
 }
 
-/// A workspace whose brand data is parsed.
+/// A workspace whose brand data is parsed. Brand data that does not load
+/// fails what needs it (the agents), not what needs only the spend cap
+/// (decisions).
 #[derive(Debug)]
 pub struct LoadedWorkspace {
     pub id: WorkspaceId,
     pub name: String,
     pub spend_cap: Money,
-    pub data: Arc<WorkspaceData>,
+    data: Result<Arc<WorkspaceData>, String>,
 }
 
 impl LoadedWorkspace {
-    fn parse(ws: Workspace) -> Result<LoadedWorkspace, LoadError> {
-        let data: WorkspaceData = serde_json::from_value(ws.data)
-            .map_err(|e| LoadError::Unreadable(ws.id.clone(), e.to_string()))?;
-        Ok(LoadedWorkspace {
+    fn parse(ws: Workspace) -> LoadedWorkspace {
+        LoadedWorkspace {
+            data: serde_json::from_value(ws.data)
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
             id: ws.id,
             name: ws.name,
             spend_cap: ws.spend_cap,
-            data: Arc::new(data),
-        })
+        }
+    }
+
+    /// The brand data, parsed.
+    pub fn data(&self) -> Result<&Arc<WorkspaceData>, LoadError> {
+        self.data
+            .as_ref()
+            .map_err(|e| LoadError::Unreadable(self.id.clone(), e.clone()))
     }
 }
 
@@ -82,7 +91,7 @@ impl Brands {
             return Ok(hit);
         }
         let ws = store.get_workspace(id).await?.ok_or(LoadError::Missing)?;
-        let loaded = Arc::new(LoadedWorkspace::parse(ws)?);
+        let loaded = Arc::new(LoadedWorkspace::parse(ws));
         // Read after the revision, the data is at least that new: a newer
         // revision later misses this entry and reads again.
         if let Some(r) = revision

@@ -49,6 +49,18 @@ pub struct StepUpdate {
     pub events: Vec<NewEvent>,
 }
 
+impl StepUpdate {
+    /// When an event of this update happened: a step's start at the update's
+    /// `started_at`, anything else at its `finished_at` (each failing the
+    /// other; `None` if it has neither).
+    pub fn event_at(&self, e: &NewEvent) -> Option<Timestamp> {
+        match e.kind {
+            EventType::StepStarted => self.started_at.or(self.finished_at),
+            _ => self.finished_at.or(self.started_at),
+        }
+    }
+}
+
 /// A gate task arrived: open its approval, or refresh its task token.
 #[derive(Debug, Clone)]
 pub struct OpenGate {

@@ -434,7 +434,7 @@ impl Greenlight {
 
         // References into the workspace.
         let ws = self.workspace(&member.workspace_id).await?;
-        let data = &ws.data;
+        let data = ws.data()?;
         for (name, field) in &recipe.brief {
             match (field.ty, brief.get(name)) {
                 (BriefType::ProductIds, Some(Value::Array(ids))) => {
@@ -656,7 +656,7 @@ impl Greenlight {
 
     pub async fn products(&self, member: &Member) -> Result<Vec<greenlight_agents::Product>, Error> {
         let ws = self.workspace(&member.workspace_id).await?;
-        Ok(ws.data.products.clone())
+        Ok(ws.data()?.products.clone())
     }
 
     pub async fn outbox(&self, member: &Member, page: &PageRequest) -> Result<Page<OutboxView>, Error> {
@@ -1324,7 +1324,10 @@ impl Greenlight {
                 }
                 e @ LoadError::Unreadable(..) => TaskError::new(task_errors::AGENT_FAILED, e.to_string()),
             })?;
-        let mut data = ws.data.clone();
+        let mut data = ws
+            .data()
+            .map_err(|e| TaskError::new(task_errors::AGENT_FAILED, e.to_string()))?
+            .clone();
         // Both read the launch's post: triage its comments, recommend for its products.
         if matches!(agent_id, AgentId::CommentTriage | AgentId::NextMoveRecommender) {
             self.put_launch_post_first(&record.run, Arc::make_mut(&mut data))

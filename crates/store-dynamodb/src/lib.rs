@@ -293,7 +293,13 @@ impl DynamoStore {
     }
 
     /// Event puts numbered from `seq`.
-    fn events(&self, run: &RunId, seq: u64, at: Timestamp, events: &[NewEvent]) -> Vec<TransactWriteItem> {
+    fn events(
+        &self,
+        run: &RunId,
+        seq: u64,
+        at: impl Fn(&NewEvent) -> Timestamp,
+        events: &[NewEvent],
+    ) -> Vec<TransactWriteItem> {
         events
             .iter()
             .enumerate()
@@ -303,7 +309,7 @@ impl DynamoStore {
                 item.insert("SK".into(), s(seq_sk(seq + i as u64)));
                 item.insert("seq".into(), n((seq + i as u64) as i64));
                 item.insert("type".into(), s(e.kind.as_str()));
-                item.insert("at".into(), s(at.to_string()));
+                item.insert("at".into(), s(at(e).to_string()));
                 item.insert("data".into(), s(e.data.to_string()));
                 self.put(item, Some("attribute_not_exists(PK)"))
             })
@@ -710,7 +716,7 @@ impl Store for DynamoStore {
             );
             items.push(self.put(item, None));
         }
-        items.extend(self.events(&r.id, 1, r.created_at, std::slice::from_ref(&new.started)));
+        items.extend(self.events(&r.id, 1, |_| r.created_at, std::slice::from_ref(&new.started)));
         if self.transact(items).await? {
             Ok(())
         } else {
@@ -796,7 +802,7 @@ impl Store for DynamoStore {
                 return Ok(Attempt::Done(false));
             }
             let upd = step_transition(u, &current);
-            let at = u.finished_at.or(u.started_at).unwrap_or_else(now);
+            let at = |e: &NewEvent| u.event_at(e).unwrap_or_else(now);
             let mut items = vec![self.update(&pk, &sk, upd)];
             if !u.events.is_empty() {
                 items.push(self.update(&pk, "META", Self::claim_seq(seq, u.events.len())));
@@ -887,7 +893,7 @@ impl Store for DynamoStore {
                 ),
             ];
             items.push(self.update(&pk, "META", Self::claim_seq(seq, open.events.len())));
-            items.extend(self.events(&a.run_id, seq, a.created_at, &open.events));
+            items.extend(self.events(&a.run_id, seq, |_| a.created_at, &open.events));
             self.commit(items, GateOpened::Waiting).await
         })
         .await
@@ -1089,7 +1095,7 @@ impl Store for DynamoStore {
             }
             run_update = run_update.set("next_seq", n((seq + events.len() as u64) as i64));
             items.push(self.update(&pk, "META", run_update));
-            items.extend(self.events(run, seq, at, &events));
+            items.extend(self.events(run, seq, |_| at, &events));
             self.commit(items, DecisionApplied::Applied { cancelled }).await
         })
         .await
@@ -1215,7 +1221,7 @@ impl Store for DynamoStore {
                     ),
                 );
             }
-            let at = u.finished_at.unwrap_or_else(now);
+            let at = |e: &NewEvent| u.event_at(e).unwrap_or_else(now);
             items.push(self.update(&pk, "META", Self::claim_seq(seq, u.events.len())));
             items.extend(self.events(&u.run_id, seq, at, &u.events));
             self.commit(items, true).await
@@ -1298,7 +1304,7 @@ impl Store for DynamoStore {
                 return Ok(Attempt::Done(false));
             }
             items.push(self.update(&pk, "META", run_update));
-            items.extend(self.events(&f.run_id, seq, f.at, &events));
+            items.extend(self.events(&f.run_id, seq, |_| f.at, &events));
             self.commit(items, changed).await
         })
         .await

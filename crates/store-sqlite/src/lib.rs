@@ -193,9 +193,25 @@ impl SqliteStore {
 
 const RUN_COLS: &str = "id, workspace_id, workflow, workflow_name, brief, status, error, created_at, finished_at, created_by, rerun_of";
 
-/// Brings a database made by an earlier version up to the schema: columns
-/// added since are added with their defaults.
+/// Brings a database made by an earlier version up to the schema, in one
+/// transaction that holds the write lock while it looks and changes (two
+/// processes opening an old database at once: the second finds it done).
 fn migrate(conn: &Connection) -> Res<()> {
+    // A rebuild of a large steps table can take a while: wait for it.
+    conn.busy_timeout(Duration::from_secs(600)).map_err(db_err)?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+    let migrated = add_revision(conn).and_then(|()| reorder_steps(conn));
+    let ended = match &migrated {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(_) => conn.execute_batch("ROLLBACK"),
+    };
+    conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+    migrated?;
+    ended.map_err(db_err)
+}
+
+/// `workspaces.revision`, which earlier versions had not.
+fn add_revision(conn: &Connection) -> Res<()> {
     let has_revision: bool = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('workspaces') WHERE name = 'revision'",
@@ -209,7 +225,13 @@ fn migrate(conn: &Connection) -> Res<()> {
             .map_err(db_err)?;
         tracing::info!("added workspaces.revision to a database made by an earlier version");
     }
-    reorder_steps(conn)
+    // Every write of a workspace counts, whoever makes it (an earlier
+    // version's `greenlight admin` too): what cached brand data is checked against.
+    conn.execute_batch(
+        "CREATE TRIGGER IF NOT EXISTS workspaces_revision AFTER UPDATE OF name, spend_cap, data ON workspaces
+         BEGIN UPDATE workspaces SET revision = revision + 1 WHERE id = NEW.id; END;",
+    )
+    .map_err(db_err)
 }
 
 /// The columns of `steps`, in the order of `schema.sql`.
@@ -217,7 +239,8 @@ const STEP_COLUMNS: &str = "run_id, key, position, label, kind, status, after, c
 
 /// Rebuilds a `steps` table made with the output and trail before the small
 /// columns (as earlier versions made it) in the order of `schema.sql`, in
-/// one transaction.
+/// the caller's transaction. A table with other columns is refused, not
+/// rebuilt: whatever made it, nothing of it is dropped.
 fn reorder_steps(conn: &Connection) -> Res<()> {
     let mut stmt = conn
         .prepare("SELECT name FROM pragma_table_info('steps') ORDER BY cid")
@@ -228,6 +251,18 @@ fn reorder_steps(conn: &Connection) -> Res<()> {
         .map_err(db_err)?;
     if names.join(", ") == STEP_COLUMNS {
         return Ok(());
+    }
+    let (mut have, mut want): (Vec<&str>, Vec<&str>) = (
+        names.iter().map(String::as_str).collect(),
+        STEP_COLUMNS.split(", ").collect(),
+    );
+    have.sort_unstable();
+    want.sort_unstable();
+    if have != want {
+        return Err(corrupt(format!(
+            "the steps table has the columns {}, not those of this version ({STEP_COLUMNS}): was the database made by a newer version?",
+            names.join(", ")
+        )));
     }
     let create = SCHEMA
         .split_once("CREATE TABLE IF NOT EXISTS steps (")
@@ -242,17 +277,12 @@ fn reorder_steps(conn: &Connection) -> Res<()> {
         "reordering the columns of steps in a database made by an earlier version"
     );
     conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE;
-         {create}
+        "{create}
          INSERT INTO steps_reordered ({STEP_COLUMNS}) SELECT {STEP_COLUMNS} FROM steps;
          DROP TABLE steps;
-         ALTER TABLE steps_reordered RENAME TO steps;
-         COMMIT;"
+         ALTER TABLE steps_reordered RENAME TO steps;"
     ))
-    .map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
-        db_err(e)
-    })
+    .map_err(db_err)
 }
 
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 11]> {
@@ -391,21 +421,21 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepR
     Ok(out.into_iter().map(|(_, s)| s).collect())
 }
 
-/// Events with their data written as JSON: (type, data).
-type WrittenEvents = Vec<(&'static str, String)>;
+/// Events written for the database: (type, when, data as JSON).
+type WrittenEvents = Vec<(&'static str, String, String)>;
 
-fn write_events(events: &[NewEvent]) -> Res<WrittenEvents> {
+fn write_events(events: &[NewEvent], at: impl Fn(&NewEvent) -> Timestamp) -> Res<WrittenEvents> {
     events
         .iter()
-        .map(|e| Ok((e.kind.as_str(), to_json(&e.data)?)))
+        .map(|e| Ok((e.kind.as_str(), at(e).to_string(), to_json(&e.data)?)))
         .collect()
 }
 
 fn append_events(tx: &Connection, run: &RunId, at: Timestamp, events: &[NewEvent]) -> Res<()> {
-    insert_events(tx, run.as_str(), &at.to_string(), &write_events(events)?)
+    insert_events(tx, run.as_str(), &write_events(events, |_| at)?)
 }
 
-fn insert_events(tx: &Connection, run: &str, at: &str, events: &[(&'static str, String)]) -> Res<()> {
+fn insert_events(tx: &Connection, run: &str, events: &[(&'static str, String, String)]) -> Res<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -414,7 +444,7 @@ fn insert_events(tx: &Connection, run: &str, at: &str, events: &[(&'static str, 
     let mut stmt = tx
         .prepare_cached("INSERT INTO events (run_id, seq, type, at, data) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(db_err)?;
-    for (i, (kind, data)) in events.iter().enumerate() {
+    for (i, (kind, at, data)) in events.iter().enumerate() {
         stmt.execute(params![run, seq + i as i64, kind, at, data])
             .map_err(db_err)?;
     }
@@ -458,8 +488,6 @@ struct WrittenUpdate {
     finished_at: Option<String>,
     /// Output, trail and cost.
     result: Option<(String, String, i64)>,
-    /// When the events happened.
-    at: String,
     events: WrittenEvents,
 }
 
@@ -477,12 +505,10 @@ impl WrittenUpdate {
                 .as_ref()
                 .map(|r| Ok::<_, StoreError>((to_json(&r.output)?, to_json(&r.trail)?, r.cost.micros())))
                 .transpose()?,
-            at: u
-                .finished_at
-                .or(u.started_at)
-                .unwrap_or_else(|| Timestamp::from_datetime(chrono_now()))
-                .to_string(),
-            events: write_events(&u.events)?,
+            events: write_events(&u.events, |e| {
+                u.event_at(e)
+                    .unwrap_or_else(|| Timestamp::from_datetime(chrono_now()))
+            })?,
         })
     }
 }
@@ -510,7 +536,7 @@ fn apply_update(tx: &Connection, u: &WrittenUpdate) -> Res<bool> {
         )
         .map_err(db_err)?;
     }
-    insert_events(tx, &u.run_id, &u.at, &u.events)?;
+    insert_events(tx, &u.run_id, &u.events)?;
     Ok(true)
 }
 
@@ -559,7 +585,7 @@ impl Store for SqliteStore {
                 tx,
                 "INSERT INTO workspaces (id, name, spend_cap, data) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, spend_cap = excluded.spend_cap,
-                   data = excluded.data, revision = workspaces.revision + 1",
+                   data = excluded.data",
                 params![ws.id.as_str(), ws.name, ws.spend_cap.micros(), to_json(&ws.data)?],
             )
             .map_err(db_err)?;
@@ -846,7 +872,7 @@ impl Store for SqliteStore {
             a.created_at.to_string(),
         );
         let (token, cost, body) = (open.task_token.clone(), open.cost.micros(), to_json(a)?);
-        let events = write_events(&open.events)?;
+        let events = write_events(&open.events, |_| a.created_at)?;
         self.tx(move |tx| {
             let existing: Option<String> = query_row(tx, "SELECT status FROM approvals WHERE step_id = ?1", [&sid], |r| r.get(0))
                 .optional()
@@ -894,7 +920,7 @@ impl Store for SqliteStore {
                 params![run_id, key, created, cost],
             )
             .map_err(db_err)?;
-            insert_events(tx, &run_id, &created, &events)?;
+            insert_events(tx, &run_id, &events)?;
             Ok(GateOpened::Waiting)
         })
         .await
@@ -1877,6 +1903,16 @@ mod tests {
             )
             .unwrap();
         }
+        // Two processes open it at once: one migrates, the other finds it done.
+        let opens: Vec<_> = (0..2)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&path).map(drop))
+            })
+            .collect();
+        for o in opens {
+            o.join().unwrap().expect("an older database opens");
+        }
         let store = SqliteStore::open(&path).expect("an older database opens");
         let run = store
             .get_run(&RunId::parse("run_old1").unwrap())
@@ -1901,5 +1937,49 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(names.join(", "), STEP_COLUMNS);
+        // A steps table with a column this version does not know is refused, untouched.
+        conn.execute_batch("ALTER TABLE steps ADD COLUMN later TEXT; UPDATE steps SET later = 'kept';")
+            .unwrap();
+        drop(conn);
+        let refused = SqliteStore::open(&path).err().expect("refused").to_string();
+        assert!(
+            refused.contains("later") && refused.contains("newer version"),
+            "{refused}"
+        );
+        let conn = Connection::open(&path).unwrap();
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM steps WHERE later = 'kept'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(kept, 2);
+    }
+
+    /// A workspace written by an earlier version (which knew no revision)
+    /// still changes its revision: cached brand data never outlives it.
+    #[tokio::test]
+    async fn any_write_of_a_workspace_changes_its_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let store = SqliteStore::open(&path).unwrap();
+        let id = WorkspaceId::parse("w").unwrap();
+        store
+            .put_workspace(&Workspace {
+                id: id.clone(),
+                name: "W".into(),
+                spend_cap: Money::ZERO,
+                data: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+        let before = store.workspace_revision(&id).await.unwrap().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO workspaces (id, name, spend_cap, data) VALUES ('w', 'W', 7, '{}')
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, spend_cap = excluded.spend_cap, data = excluded.data",
+            [],
+        )
+        .unwrap();
+        assert_ne!(store.workspace_revision(&id).await.unwrap().unwrap(), before);
     }
 }
