@@ -774,16 +774,19 @@ async fn every_agent_step_reports_its_start_before_its_end() {
         "ad_campaign_director",
         "creator_outreach",
     ] {
-        let seq_of = |ty: &str| {
-            let found: Vec<u64> = events
+        // The step's one event of a type: its number and its time.
+        let event = |ty: &str| {
+            let found: Vec<(u64, &str)> = events
                 .iter()
                 .filter(|e| e["type"] == ty && e["data"]["step_key"] == key)
-                .map(|e| e["seq"].as_u64().unwrap())
+                .map(|e| (e["seq"].as_u64().unwrap(), e["at"].as_str().unwrap()))
                 .collect();
             assert_eq!(found.len(), 1, "{key}: one {ty} in {events:?}");
             found[0]
         };
-        assert!(seq_of("step.started") < seq_of("step.succeeded"), "{key}");
+        let (started_seq, started_event_at) = event("step.started");
+        let (succeeded_seq, succeeded_event_at) = event("step.succeeded");
+        assert!(started_seq < succeeded_seq, "{key}");
         let s = step(&run, key);
         assert_eq!(s["status"], "succeeded");
         let (started, finished) = (
@@ -792,16 +795,8 @@ async fn every_agent_step_reports_its_start_before_its_end() {
         );
         assert!(started <= finished, "{key}: {started} > {finished}");
         // Each event at the time it says: the start at the step's start.
-        let at_of = |ty: &str| {
-            events
-                .iter()
-                .find(|e| e["type"] == ty && e["data"]["step_key"] == key)
-                .and_then(|e| e["at"].as_str())
-                .unwrap()
-                .to_string()
-        };
-        assert_eq!(at_of("step.started"), started, "{key}");
-        assert_eq!(at_of("step.succeeded"), finished, "{key}");
+        assert_eq!(started_event_at, started, "{key}");
+        assert_eq!(succeeded_event_at, finished, "{key}");
     }
 }
 
