@@ -761,10 +761,7 @@ async fn the_spend_cap_admits_only_what_fits_even_when_approvals_race() {
 #[tokio::test]
 async fn every_agent_step_reports_its_start_before_its_end() {
     let app = TestApp::spawn().await;
-    let run_id = app
-        .start_launch(OLIVIA, "demo-campaign-launch-spring-linen")
-        .await;
-    let run = app.wait_gates(OLIVIA, &run_id, 4).await;
+    let (run_id, run) = app.launch(OLIVIA, "demo-campaign-launch-spring-linen").await;
     let (_, events) = app.get(OLIVIA, &format!("/api/runs/{run_id}/events")).await;
     let events = events["events"].as_array().expect("events");
     for key in [
@@ -807,10 +804,7 @@ async fn every_agent_step_reports_its_start_before_its_end() {
 async fn a_workspace_changed_by_another_process_is_seen_at_once() {
     use greenlight_core::ports::Store;
     let app = TestApp::spawn().await;
-    let run_id = app
-        .start_launch(OLIVIA, "demo-campaign-launch-holiday-table")
-        .await;
-    let run = app.wait_gates(OLIVIA, &run_id, 4).await;
+    let (_, run) = app.launch(OLIVIA, "demo-campaign-launch-holiday-table").await;
     let card_path = format!("/api/dashboard/approvals/{}", step_id(&run, "ad_spend_gate"));
     let (_, card) = app.get(OLIVIA, &card_path).await;
     assert_eq!(card["spend_cap_remaining_usd"], 5000.0);

@@ -100,6 +100,18 @@ struct Funcs {
     token_seen: Notify,
 }
 
+impl Funcs {
+    /// How many times `function` has been invoked.
+    fn calls_of(&self, function: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.0 == function)
+            .count()
+    }
+}
+
 #[async_trait]
 impl Invoker for Funcs {
     async fn invoke(&self, function: &str, payload: Value) -> Result<Value, Failure> {
@@ -294,17 +306,8 @@ async fn retry_then_success_and_catch_into_a_fail_state() {
     let end = r.run("e3", json!({})).await;
     assert_eq!(end.status, ExecutionStatus::Failed);
     assert_eq!(end.failure.unwrap().error, "Rejected");
-    let calls = r.funcs.calls.lock().unwrap().clone();
-    assert_eq!(
-        calls.iter().filter(|c| c.0 == "flaky").count(),
-        3,
-        "two failures, one success"
-    );
-    assert_eq!(
-        calls.iter().filter(|c| c.0 == "fail:Rejected").count(),
-        1,
-        "Rejected is never retried"
-    );
+    assert_eq!(r.funcs.calls_of("flaky"), 3, "two failures, one success");
+    assert_eq!(r.funcs.calls_of("fail:Rejected"), 1, "Rejected is never retried");
 }
 
 #[tokio::test]
@@ -398,9 +401,8 @@ async fn a_restarted_engine_replays_finished_tasks_and_resumes_the_wait() {
         .expect("gate re-opened");
     // The same token, and the finished task did not run again.
     assert_eq!(second.funcs.tokens.lock().unwrap()[0], token);
-    let calls = second.funcs.calls.lock().unwrap().clone();
     assert_eq!(
-        calls.iter().filter(|c| c.0 == "echo").count(),
+        second.funcs.calls_of("echo"),
         0,
         "Before replayed from the journal"
     );
@@ -476,15 +478,7 @@ async fn a_paused_run_is_parked_but_never_while_a_sibling_retries() {
     let ended = ends.notify.notified();
     engine.start("m", "e9", json!({"run_id": "r"})).await.unwrap();
     // The retries go on while the gate waits: the run is not parked mid-retry.
-    let flaky = || {
-        funcs
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.0 == "flaky")
-            .count()
-    };
+    let flaky = || funcs.calls_of("flaky");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while flaky() < 3 {
         assert!(
@@ -512,14 +506,7 @@ async fn a_paused_run_is_parked_but_never_while_a_sibling_retries() {
     let end = ends.ended.lock().unwrap()[0].clone();
     assert_eq!(end.status, ExecutionStatus::Succeeded);
     assert_eq!(flaky(), 3, "two failures and a success, none replayed");
-    let echoes = funcs
-        .calls
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|c| c.0 == "echo")
-        .count();
-    assert_eq!(echoes, 1);
+    assert_eq!(funcs.calls_of("echo"), 1);
     assert_eq!(engine.waiting_tasks(), 0);
     assert_eq!(engine.in_memory(), 0);
 }
@@ -537,15 +524,7 @@ async fn a_replay_waits_on_its_parked_gates_again_without_invoking_them_twice() 
     let (engine, funcs, ends) = parking_engine(def);
     let ended = ends.notify.notified();
     engine.start("m", "e10", json!({})).await.unwrap();
-    let gates = || {
-        funcs
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.0 == "gate")
-            .count()
-    };
+    let gates = || funcs.calls_of("gate");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while gates() < 3 || engine.in_memory() > 0 {
         assert!(
