@@ -254,6 +254,14 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
     let mut used_placements: Vec<String> = Vec::new();
     let mut used_pairs: Vec<(String, String)> = Vec::new();
     let brief_title = ctx.brief.title().to_string();
+    // What the products speak of, to find the audience's interest they serve.
+    let product_words = significant(
+        &products
+            .iter()
+            .map(|p| format!("{} {} {}", p.name, p.description, p.keywords.join(" ")))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     for (i, &cents) in shares.iter().enumerate() {
         let audience = match audiences.get(i % audiences.len()) {
             Some(a) => a.clone(),
@@ -289,14 +297,6 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
             audience.name,
             placement_name(&placement)
         ));
-        // The audience's interest that the products speak to, if any.
-        let product_words = significant(
-            &products
-                .iter()
-                .map(|p| format!("{} {} {}", p.name, p.description, p.keywords.join(" ")))
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
         // An activity ("day hiking", "camping") the products are for.
         let interest = audience
             .interests

@@ -9,7 +9,7 @@ use crate::text::{
     PhraseSet, contains_phrase, count_emoji, limit_emoji, remove_phrase, sentence_segments, tidy,
 };
 use crate::types::{BrandProfile, EmojiPolicy, Product};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// Phrases that count as discount language.
 pub const DISCOUNT_TERMS: &[&str] = &[
@@ -134,7 +134,7 @@ pub struct BrandRules {
     pub discount_allowed: bool,
     claims_requiring_proof: Vec<String>,
     /// The banned words and the claims, to look for in one pass.
-    watched: PhraseSet,
+    watched: Arc<PhraseSet>,
 }
 
 impl BrandRules {
@@ -166,11 +166,12 @@ impl BrandRules {
                 .collect()
         };
         let (banned_words, claims_requiring_proof) = (tidy(banned_words), tidy(claims_requiring_proof));
-        let watched = PhraseSet::short_lived(
+        let watched = PhraseSet::shared(
             banned_words
                 .iter()
                 .chain(&claims_requiring_proof)
-                .map(String::as_str),
+                .cloned()
+                .collect(),
         );
         BrandRules {
             banned_words,
@@ -257,18 +258,31 @@ impl BrandRules {
         }
         // A removal can, rarely, join words into a new match: repeat a little.
         for _ in 0..3 {
-            // Mostly there is nothing to remove: one pass tells.
-            if !self.watched.any_in(&t) {
+            // Mostly there is nothing to remove: one pass tells which words
+            // and claims are there. Once something is removed, the text is
+            // new: every word is looked for again.
+            let found = self.watched.found_in(&t);
+            if found.is_empty() {
                 break;
             }
             let mut changed = false;
             for w in &self.banned_words {
-                if contains_phrase(&t, w) {
+                if (changed || found.contains(&w.as_str())) && contains_phrase(&t, w) {
                     t = remove_phrase(&t, w);
                     changed = true;
                 }
             }
-            for c in self.unproven_claims_in(&t, proven) {
+            let unproven = if changed {
+                self.unproven_claims_in(&t, proven)
+            } else {
+                self.claims_requiring_proof
+                    .iter()
+                    .filter(|c| found.contains(&c.as_str()))
+                    .filter(|c| !proven.iter().any(|p| p.eq_ignore_ascii_case(c)))
+                    .cloned()
+                    .collect()
+            };
+            for c in unproven {
                 t = remove_claim(&t, &c);
                 changed = true;
             }

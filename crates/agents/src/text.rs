@@ -3,6 +3,8 @@
 //! and never slices a string at a byte offset that is not a char boundary.
 
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Word characters for whole-word matching (as regex `\w`).
 pub fn is_word_char(c: char) -> bool {
@@ -123,31 +125,38 @@ pub struct PhraseSet {
 }
 
 impl PhraseSet {
-    /// A set searched many times: the fastest to search, slower to build.
+    /// A set searched many times: the fastest to search, slower to build
+    /// (a brand's rules are built once per process, see `BrandRules`).
     pub fn new<'a>(phrases: impl IntoIterator<Item = &'a str>) -> PhraseSet {
-        PhraseSet::build(phrases, None)
-    }
-
-    /// A set searched a few times (one agent's brand rules): the cheapest
-    /// to build.
-    pub fn short_lived<'a>(phrases: impl IntoIterator<Item = &'a str>) -> PhraseSet {
-        PhraseSet::build(phrases, Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
-    }
-
-    fn build<'a>(
-        phrases: impl IntoIterator<Item = &'a str>,
-        kind: Option<aho_corasick::AhoCorasickKind>,
-    ) -> PhraseSet {
         let phrases: Vec<String> = phrases.into_iter().map(|p| p.trim().to_string()).collect();
         let anchors: Option<Vec<&str>> = phrases.iter().map(|p| anchor(p)).collect();
         let anchors = anchors.and_then(|a| {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
-                .kind(kind)
                 .build(a)
                 .ok()
         });
         PhraseSet { phrases, anchors }
+    }
+
+    /// The set of these phrases, built once per process while it is in use:
+    /// for the sets a brand's data makes (banned words, claims), which
+    /// change rarely and are searched on every agent step and gate.
+    pub fn shared(phrases: Vec<String>) -> Arc<PhraseSet> {
+        /// How many sets are kept; past it the cache starts again.
+        const MAX_SHARED_SETS: usize = 512;
+        static SETS: LazyLock<Mutex<HashMap<Vec<String>, Arc<PhraseSet>>>> = LazyLock::new(Mutex::default);
+        if let Some(set) = SETS.lock().ok().and_then(|s| s.get(&phrases).cloned()) {
+            return set;
+        }
+        let set = Arc::new(PhraseSet::new(phrases.iter().map(String::as_str)));
+        if let Ok(mut s) = SETS.lock() {
+            if s.len() >= MAX_SHARED_SETS {
+                s.clear();
+            }
+            s.insert(phrases, set.clone());
+        }
+        set
     }
 
     /// Each phrase of the set found in `text`, in the set's order.
@@ -265,6 +274,29 @@ fn expand_compound(text: &str, start: usize, end: usize) -> (usize, usize) {
 
 /// Collapses runs of spaces, removes spaces before punctuation, drops
 /// punctuation left dangling by a removal, and fixes "a"/"an".
+/// What [`tidy`] replaces in a line, in order.
+const TIDY_FIXES: [(&str, &str); 19] = [
+    (" ,", ","),
+    (" .", "."),
+    (" ;", ";"),
+    (" :", ":"),
+    (" !", "!"),
+    (" ?", "?"),
+    (",,", ","),
+    (",.", "."),
+    (", .", "."),
+    ("( )", ""),
+    ("()", ""),
+    (" )", ")"),
+    ("( ", "("),
+    (": .", "."),
+    (":.", "."),
+    ("—.", "."),
+    ("— .", "."),
+    ("— —", "—"),
+    (" - .", "."),
+];
+
 pub fn tidy(text: &str) -> String {
     let mut lines = Vec::new();
     for line in text.split('\n') {
@@ -281,26 +313,13 @@ pub fn tidy(text: &str) -> String {
                 s.push(c);
             }
         }
-        let mut s = s
-            .replace(" ,", ",")
-            .replace(" .", ".")
-            .replace(" ;", ";")
-            .replace(" :", ":")
-            .replace(" !", "!")
-            .replace(" ?", "?")
-            .replace(",,", ",")
-            .replace(",.", ".")
-            .replace(", .", ".")
-            .replace("( )", "")
-            .replace("()", "")
-            .replace(" )", ")")
-            .replace("( ", "(")
-            .replace(": .", ".")
-            .replace(":.", ".")
-            .replace("—.", ".")
-            .replace("— .", ".")
-            .replace("— —", "—")
-            .replace(" - .", ".");
+        // In this order: a fix can make the text another one fixes. Most
+        // lines need none: each is looked for before a copy is made.
+        for (from, to) in TIDY_FIXES {
+            if s.contains(from) {
+                s = s.replace(from, to);
+            }
+        }
         while s.contains("  ") {
             s = s.replace("  ", " ");
         }
@@ -850,8 +869,7 @@ mod tests {
         // "é" has no anchor: that set tries every phrase.
         let without = PhraseSet::new(phrases);
         assert!(without.anchors.is_none());
-        let short = PhraseSet::short_lived(phrases.iter().copied().filter(|p| anchor(p).is_some()));
-        for set in [&with_anchors, &without, &short] {
+        for set in [&with_anchors, &without] {
             for t in texts {
                 let each: Vec<&str> = set
                     .phrases
@@ -863,6 +881,24 @@ mod tests {
                 assert_eq!(set.any_in(t), !each.is_empty(), "in {t:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_shared_set_is_built_once_per_list() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let a = PhraseSet::shared(words(&["cheap", "organic cotton"]));
+        let again = PhraseSet::shared(words(&["cheap", "organic cotton"]));
+        let other = PhraseSet::shared(words(&["organic cotton", "cheap"]));
+        assert!(Arc::ptr_eq(&a, &again));
+        assert!(!Arc::ptr_eq(&a, &other));
+        assert_eq!(
+            a.found_in("Organic Cotton, not cheap"),
+            vec!["cheap", "organic cotton"]
+        );
+        assert_eq!(
+            other.found_in("Organic Cotton, not cheap"),
+            vec!["organic cotton", "cheap"]
+        );
     }
 
     /// What anchors rest on: no character outside ASCII matches an anchor's

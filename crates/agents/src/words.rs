@@ -2,6 +2,9 @@
 //! so an agent can tell which sentence of the data a comment or a note is
 //! about.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 const STOPWORDS: &[&str] = &[
     "about",
     "above",
@@ -254,29 +257,55 @@ const GROUPS: &[&[&str]] = &[
 
 /// A crude stem: lower case, a trailing plural or possessive removed.
 pub fn stem(word: &str) -> String {
-    let w = word.to_lowercase().replace(['\'', '\u{2019}'], "");
-    for group in GROUPS {
-        if group.contains(&w.as_str())
-            && let Some(first) = group.first()
-        {
-            return (*first).to_string();
+    stem_plain(plain_lower(word))
+}
+
+/// A word lowercased, without apostrophes.
+fn plain_lower(word: &str) -> String {
+    if word.is_ascii() {
+        word.bytes()
+            .filter(|&b| b != b'\'')
+            .map(|b| char::from(b.to_ascii_lowercase()))
+            .collect()
+    } else {
+        word.to_lowercase().replace(['\'', '\u{2019}'], "")
+    }
+}
+
+/// The stem of a word already lowercased and without apostrophes.
+fn stem_plain(w: String) -> String {
+    /// Each word of a group, to the group's first word.
+    static GROUP_OF: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+        let mut m = HashMap::new();
+        for group in GROUPS {
+            if let Some(first) = group.first() {
+                for word in *group {
+                    // The first group naming a word wins, as a scan in order would.
+                    m.entry(*word).or_insert(*first);
+                }
+            }
         }
+        m
+    });
+    if let Some(first) = GROUP_OF.get(w.as_str()) {
+        return (*first).to_string();
     }
     let w = if w.ends_with("ies") && w.len() > 4 {
-        format!("{}y", w.get(..w.len() - 3).unwrap_or(""))
+        let mut w = w;
+        w.truncate(w.len() - 3);
+        w.push('y');
+        w
     } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && w.chars().count() > 3 {
-        w.get(..w.len() - 1).unwrap_or("").to_string()
+        let mut w = w;
+        w.pop();
+        w
     } else {
         w
     };
-    for group in GROUPS {
-        if group.contains(&w.as_str())
-            && let Some(first) = group.first()
-        {
-            return (*first).to_string();
-        }
+    match GROUP_OF.get(w.as_str()) {
+        Some(first) => (*first).to_string(),
+        None => w,
     }
-    w
 }
 
 /// Whether a lowercased word is a stopword (of either list).
@@ -292,7 +321,11 @@ pub fn significant(text: &str) -> Vec<String> {
     for raw in text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}' || c == '-')) {
         for part in raw.split('-') {
             let w = part.trim_matches(|c: char| !c.is_alphanumeric());
-            let lower = w.to_lowercase().replace(['\'', '\u{2019}'], "");
+            if w.len() < 2 {
+                // Too short for a word (three letters) or a number (two digits).
+                continue;
+            }
+            let lower = plain_lower(w);
             let is_number = lower.chars().all(|c| c.is_ascii_digit());
             let n = lower.chars().count();
             if !is_number && n < 3 {
@@ -304,7 +337,7 @@ pub fn significant(text: &str) -> Vec<String> {
             if is_stopword(&lower) {
                 continue;
             }
-            let s = stem(&lower);
+            let s = stem_plain(lower);
             if !out.contains(&s) {
                 out.push(s);
             }

@@ -5,7 +5,7 @@
 use greenlight_agents::BrandProfile;
 use greenlight_agents::rules::{DISCOUNT_SET, PRESSURE_SET, emoji_budget};
 use greenlight_agents::text::PhraseSet;
-use greenlight_agents::text::{contains_phrase, count_emoji};
+use greenlight_agents::text::count_emoji;
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -187,6 +187,7 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
     let mut chars = 0usize;
     let mut exclamations = 0usize;
     let mut inline_tags_max = 0usize;
+    let banned = PhraseSet::shared(lowercase_phrases(&brand.banned_words));
     let mut lowers = Vec::with_capacity(texts.len());
     for t in &texts {
         let n = count_emoji(t);
@@ -202,11 +203,7 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
         let lower = t.to_lowercase();
         set_hits(&lower, &DISCOUNT_SET, &mut o.discount_hits);
         set_hits(&lower, &PRESSURE_SET, &mut o.urgency_hits);
-        hits(
-            &lower,
-            brand.banned_words.iter().map(String::as_str),
-            &mut o.banned_hits,
-        );
+        set_hits(&lower, &banned, &mut o.banned_hits);
         lowers.push(lower);
     }
     o.terms = terms_of(&lowers);
@@ -258,27 +255,14 @@ fn set_hits(lower: &str, set: &PhraseSet, out: &mut Vec<String>) {
     }
 }
 
-/// Each phrase of `phrases` found in `lower`, once.
-fn hits<'a>(lower: &str, phrases: impl Iterator<Item = &'a str>, out: &mut Vec<String>) {
-    for p in phrases {
-        let p = p.trim();
-        if p.is_empty() {
-            continue;
-        }
-        // The phrases are mostly lowercase already: allocate only when not.
-        let lowercase = p.chars().all(|c| {
-            let mut l = c.to_lowercase();
-            l.next() == Some(c) && l.next().is_none()
-        });
-        let p: std::borrow::Cow<'_, str> = if lowercase {
-            p.into()
-        } else {
-            p.to_lowercase().into()
-        };
-        if contains_phrase(lower, &p) && !out.iter().any(|o| *o == *p) {
-            out.push(p.into_owned());
-        }
-    }
+/// Phrases trimmed and lowercased, blanks dropped, to look for in lowercase text.
+fn lowercase_phrases(phrases: &[String]) -> Vec<String> {
+    phrases
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// The copy of a proposal: every string not under a [`NOT_COPY`] key, and
@@ -310,7 +294,9 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
 /// (within one text), of lowercase texts. A term is copied only the first
 /// time it is seen: copy repeats itself across variants.
 pub fn terms_of(lowers: &[String]) -> HashSet<String> {
-    let mut out: HashSet<String> = HashSet::new();
+    // About as many terms as a sixth of the bytes (a word and a pair per
+    // word of five letters and a space): sized once, not grown step by step.
+    let mut out: HashSet<String> = HashSet::with_capacity(lowers.iter().map(String::len).sum::<usize>() / 6);
     let mut pair = String::new();
     for lower in lowers {
         let mut prev: Option<&str> = None;
@@ -401,6 +387,21 @@ mod tests {
         assert_eq!(o.urgency_hits, vec!["last chance"]);
         assert_eq!(o.signal(Signal::Exclamations), 2.0);
         assert!(o.terms.contains("last chance"));
+    }
+
+    #[test]
+    fn banned_words_are_found_whatever_their_case_once_each() {
+        let mut b = brand();
+        b.banned_words = vec![" Game-Changer ".into(), "cheap".into(), "".into(), "CHEAP".into()];
+        let p = json!({"text": "A GAME-CHANGER of a throw. Cheap? Not cheap.", "hashtags": []});
+        let o = observe(&p, &b, SpendContext::default());
+        assert_eq!(o.banned_hits, vec!["game-changer", "cheap"]);
+        let clean = observe(
+            &json!({"text": "A changer of games."}),
+            &b,
+            SpendContext::default(),
+        );
+        assert!(clean.banned_hits.is_empty(), "{:?}", clean.banned_hits);
     }
 
     #[test]
