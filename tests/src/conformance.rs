@@ -551,12 +551,17 @@ async fn runs_and_steps(store: &dyn Store) {
         !store.update_step(&update).await.unwrap(),
         "the condition no longer holds"
     );
+    // A trail as long as an agent's (a store may keep it compressed).
+    let trail = vec![
+        json!({"kind": "llm", "prompt": "BRAND\nLinen & Loom — “slow linen” ✨\n".repeat(80), "response": "{}"}),
+        json!({"kind": "rule", "result": "ok"}),
+    ];
     let done = StepUpdate {
         from: vec![StepStatus::Running],
         to: StepStatus::Succeeded,
         result: Some(StepResult {
             output: json!({"x": [1, 2]}),
-            trail: vec![json!({"kind": "llm"})],
+            trail: trail.clone(),
             cost: Money::from_micros(1234),
         }),
         finished_at: Some(at(3)),
@@ -574,7 +579,7 @@ async fn runs_and_steps(store: &dyn Store) {
     assert_eq!(a.output, Some(json!({"x": [1, 2]})));
     assert_eq!(a.cost, Money::from_micros(1234));
     assert_eq!(a.started_at, Some(at(2)));
-    assert_eq!(a.trail, vec![json!({"kind": "llm"})]);
+    assert_eq!(a.trail, trail);
     // Without trails: the same run, every trail empty.
     let lite = store.get_run_without_trails(&new.run.id).await.unwrap().unwrap();
     assert_eq!(lite.steps.len(), rec.steps.len());

@@ -63,6 +63,57 @@ fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Res<T> {
     serde_json::from_str(s).map_err(corrupt)
 }
 
+/// The first byte of a trail stored compressed: LZ4 (block format, its
+/// length first). A trail is most of a run's bytes (the prompts its agents
+/// sent, which repeat the brand's blocks); compressed, it is about a third.
+const TRAIL_LZ4: u8 = 1;
+
+/// Trails shorter than this are stored as JSON text.
+const TRAIL_COMPRESS_FROM: usize = 512;
+
+/// The largest trail a stored one may claim to expand to (a corrupt length
+/// must not allocate gigabytes).
+const TRAIL_MAX_BYTES: usize = 64 << 20;
+
+/// A trail as stored: JSON text when short, else compressed (a blob).
+fn write_trail(trail: &[Value]) -> Res<rusqlite::types::Value> {
+    let json = to_json(&trail)?;
+    if json.len() < TRAIL_COMPRESS_FROM {
+        return Ok(rusqlite::types::Value::Text(json));
+    }
+    let mut blob = Vec::with_capacity(json.len() / 2);
+    blob.push(TRAIL_LZ4);
+    blob.extend_from_slice(&lz4_flex::block::compress_prepend_size(json.as_bytes()));
+    Ok(rusqlite::types::Value::Blob(blob))
+}
+
+/// A stored trail: JSON text (as earlier versions wrote every trail), or a
+/// compressed blob.
+fn read_trail(stored: rusqlite::types::ValueRef<'_>) -> Res<Vec<Value>> {
+    use rusqlite::types::ValueRef;
+    match stored {
+        ValueRef::Null => Ok(Vec::new()),
+        ValueRef::Text(t) => serde_json::from_slice(t).map_err(corrupt),
+        ValueRef::Blob([TRAIL_LZ4, packed @ ..]) => {
+            let len = packed
+                .first_chunk::<4>()
+                .map(|b| u32::from_le_bytes(*b) as usize)
+                .ok_or_else(|| corrupt("a compressed trail is cut short"))?;
+            if len > TRAIL_MAX_BYTES {
+                return Err(corrupt(format!("a compressed trail claims {len} bytes")));
+            }
+            let json = lz4_flex::block::decompress_size_prepended(packed)
+                .map_err(|e| corrupt(format!("a compressed trail does not expand: {e}")))?;
+            serde_json::from_slice(&json).map_err(corrupt)
+        }
+        ValueRef::Blob(b) => Err(corrupt(format!(
+            "a stored trail has an unknown format ({:?})",
+            b.first()
+        ))),
+        _ => Err(corrupt("a stored trail is neither text nor a blob")),
+    }
+}
+
 fn ts(s: &str) -> Res<Timestamp> {
     Timestamp::parse(s).ok_or_else(|| corrupt(format!("bad time {s}")))
 }
@@ -386,7 +437,7 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepR
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, Option<String>>(5)?,
-                r.get::<_, String>(6)?,
+                read_trail(r.get_ref(6)?),
                 r.get::<_, i64>(7)?,
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, Option<String>>(9)?,
@@ -409,7 +460,7 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepR
                 status: StepStatus::parse(&status).ok_or_else(|| corrupt("bad step status"))?,
                 after: from_json(&after)?,
                 output: output.as_deref().map(from_json).transpose()?,
-                trail: from_json(&trail)?,
+                trail: trail?,
                 cost: Money::from_micros(cost),
                 started_at: opt_ts(started)?,
                 finished_at: opt_ts(finished)?,
@@ -486,8 +537,8 @@ struct WrittenUpdate {
     to: StepStatus,
     started_at: Option<String>,
     finished_at: Option<String>,
-    /// Output, trail and cost.
-    result: Option<(String, String, i64)>,
+    /// Output, trail (see [`write_trail`]) and cost.
+    result: Option<(String, rusqlite::types::Value, i64)>,
     events: WrittenEvents,
 }
 
@@ -503,7 +554,7 @@ impl WrittenUpdate {
             result: u
                 .result
                 .as_ref()
-                .map(|r| Ok::<_, StoreError>((to_json(&r.output)?, to_json(&r.trail)?, r.cost.micros())))
+                .map(|r| Ok::<_, StoreError>((to_json(&r.output)?, write_trail(&r.trail)?, r.cost.micros())))
                 .transpose()?,
             events: write_events(&u.events, |e| {
                 u.event_at(e)
@@ -1874,6 +1925,60 @@ mod tests {
         // Opening it again migrates nothing twice.
         let store = SqliteStore::open(&path).expect("opens again");
         assert_eq!(store.workspace_revision(&id).await.unwrap(), Some(1));
+    }
+
+    #[test]
+    fn a_long_trail_is_stored_compressed_and_a_short_one_as_text() {
+        let long = vec![
+            serde_json::json!({"kind": "llm", "prompt": "BRAND\nLinen & Loom — “slow linen” ✨\n".repeat(200)}),
+            serde_json::json!({"kind": "rule", "result": "ok"}),
+        ];
+        let json = to_json(&long).unwrap();
+        let stored = write_trail(&long).unwrap();
+        let rusqlite::types::Value::Blob(blob) = &stored else {
+            panic!("a long trail is stored as a blob, not {stored:?}");
+        };
+        assert!(
+            blob.len() * 4 < json.len(),
+            "{} bytes from {}",
+            blob.len(),
+            json.len()
+        );
+        assert_eq!(read_trail(rusqlite::types::ValueRef::Blob(blob)).unwrap(), long);
+        let short = vec![serde_json::json!({"kind": "rule"})];
+        let stored = write_trail(&short).unwrap();
+        assert_eq!(stored, rusqlite::types::Value::Text(to_json(&short).unwrap()));
+        assert_eq!(read_trail((&stored).into()).unwrap(), short);
+        // As earlier versions stored every trail.
+        assert_eq!(
+            read_trail(rusqlite::types::ValueRef::Text(json.as_bytes())).unwrap(),
+            long
+        );
+    }
+
+    #[test]
+    fn a_damaged_stored_trail_is_an_error_not_a_panic() {
+        let long = vec![serde_json::json!({"prompt": "x".repeat(4000)})];
+        let rusqlite::types::Value::Blob(good) = write_trail(&long).unwrap() else {
+            panic!("a long trail is a blob");
+        };
+        let cut = &good[..good.len() / 2];
+        let mut huge = good.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut unknown = good.clone();
+        unknown[0] = 9;
+        for (what, bytes) in [
+            ("cut short", cut),
+            ("claiming 4 GB", &huge[..]),
+            ("of an unknown format", &unknown[..]),
+            ("no length", &[TRAIL_LZ4, 1][..]),
+            ("empty", &[][..]),
+        ] {
+            match read_trail(rusqlite::types::ValueRef::Blob(bytes)) {
+                Err(StoreError::Corrupt(m)) => assert!(m.contains("trail"), "{what}: {m}"),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
     }
 
     /// A database whose steps have their output and trail before the small

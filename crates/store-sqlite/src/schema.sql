@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS steps (
     finished_at   TEXT,
     decision      TEXT,
     output        TEXT,
+    -- JSON text, or (when long) a blob: LZ4-compressed JSON (lib.rs, write_trail).
     trail         TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (run_id, key)
 );
