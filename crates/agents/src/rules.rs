@@ -450,6 +450,69 @@ mod tests {
         )
     }
 
+    /// `clean_with_emoji` as it was before it used the phrase set: every
+    /// banned word and claim tried on every pass.
+    fn clean_by_trying_each(r: &BrandRules, text: &str, proven: &[String], max_emoji: usize) -> String {
+        let mut t = text.to_string();
+        if !r.discount_allowed && has_discount_language(&t) {
+            t = drop_sentences(&t, has_discount_language);
+        }
+        for _ in 0..3 {
+            let mut changed = false;
+            for w in r.banned_words() {
+                if contains_phrase(&t, w) {
+                    t = remove_phrase(&t, w);
+                    changed = true;
+                }
+            }
+            for c in r.unproven_claims_in(&t, proven) {
+                t = remove_claim(&t, &c);
+                changed = true;
+            }
+            if !changed {
+                break;
+            }
+        }
+        if count_emoji(&t) > max_emoji {
+            t = limit_emoji(&t, max_emoji);
+        }
+        crate::text::polish(&t)
+    }
+
+    #[test]
+    fn cleaning_acts_on_what_a_removal_leaves_as_trying_every_word_did() {
+        // Removing one word can join two others into a banned phrase or a
+        // claim, in the same pass or a later one.
+        let r = BrandRules::from_parts(
+            vec![
+                "very good".into(),
+                "bad".into(),
+                "Cheap".into(),
+                "best".into(),
+                "".into(),
+            ],
+            EmojiPolicy::Sparing,
+            true,
+            vec!["organic cotton".into(), "100% linen".into(), "bad".into()],
+        );
+        let proven = vec!["100% LINEN".to_string()];
+        for text in [
+            "very bad good, and very good",
+            "organic bad cotton throw",
+            "organic best bad cotton, 100% linen",
+            "best-selling cheap cheap organic  cotton ✨✨✨",
+            "Nothing to remove here.",
+            "very very bad bad good good",
+            "",
+        ] {
+            assert_eq!(
+                r.clean_with_emoji(text, &proven, 1),
+                clean_by_trying_each(&r, text, &proven, 1),
+                "{text:?}"
+            );
+        }
+    }
+
     #[test]
     fn clean_removes_everything_that_breaks_a_rule() {
         let r = rules();

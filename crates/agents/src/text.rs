@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// Word characters for whole-word matching (as regex `\w`).
 pub fn is_word_char(c: char) -> bool {
@@ -146,16 +146,18 @@ impl PhraseSet {
         /// How many sets are kept; past it the cache starts again.
         const MAX_SHARED_SETS: usize = 512;
         static SETS: LazyLock<Mutex<HashMap<Vec<String>, Arc<PhraseSet>>>> = LazyLock::new(Mutex::default);
-        if let Some(set) = SETS.lock().ok().and_then(|s| s.get(&phrases).cloned()) {
+        // A panic elsewhere while holding the lock leaves whole entries
+        // behind (an insert or a clear is all it does): keep using them.
+        let sets = || SETS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(set) = sets().get(&phrases).cloned() {
             return set;
         }
         let set = Arc::new(PhraseSet::new(phrases.iter().map(String::as_str)));
-        if let Ok(mut s) = SETS.lock() {
-            if s.len() >= MAX_SHARED_SETS {
-                s.clear();
-            }
-            s.insert(phrases, set.clone());
+        let mut s = sets();
+        if s.len() >= MAX_SHARED_SETS {
+            s.clear();
         }
+        s.insert(phrases, set.clone());
         set
     }
 
@@ -272,8 +274,6 @@ fn expand_compound(text: &str, start: usize, end: usize) -> (usize, usize) {
     (s, e)
 }
 
-/// Collapses runs of spaces, removes spaces before punctuation, drops
-/// punctuation left dangling by a removal, and fixes "a"/"an".
 /// What [`tidy`] replaces in a line, in order.
 const TIDY_FIXES: [(&str, &str); 19] = [
     (" ,", ","),
@@ -297,6 +297,8 @@ const TIDY_FIXES: [(&str, &str); 19] = [
     (" - .", "."),
 ];
 
+/// Collapses runs of spaces, removes spaces before punctuation, drops
+/// punctuation left dangling by a removal, and fixes "a"/"an".
 pub fn tidy(text: &str) -> String {
     let mut lines = Vec::new();
     for line in text.split('\n') {

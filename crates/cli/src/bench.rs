@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// bench runs each run count in a process of its own).
     #[arg(long, hide = true)]
     child_out: Option<PathBuf>,
+    /// Stop when stdin closes: how a measuring process learns that the
+    /// bench that started it has ended, however it ended.
+    #[arg(long, hide = true)]
+    stop_when_stdin_closes: bool,
 }
 
 /// A fresh embedded Greenlight in a temporary directory.
@@ -559,8 +563,7 @@ async fn in_own_process(args: &BenchArgs, n: usize) -> Result<Value> {
     let dir = tempfile::tempdir().context("a temporary directory")?;
     let out = dir.path().join("figures.json");
     let exe = std::env::current_exe().context("finding this program to run the measurement")?;
-    let mut command = std::process::Command::new(&exe);
-    command
+    let mut child = tokio::process::Command::new(&exe)
         .arg("bench")
         .args(["--runs", &n.to_string(), "--queue", "0"])
         .args(["--clients", &args.clients.to_string()])
@@ -568,9 +571,17 @@ async fn in_own_process(args: &BenchArgs, n: usize) -> Result<Value> {
         .arg("--samples")
         .arg(&args.samples)
         .arg("--child-out")
-        .arg(&out);
-    let status = tokio::task::spawn_blocking(move || command.status())
-        .await?
+        .arg(&out)
+        .arg("--stop-when-stdin-closes")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", exe.display()))?;
+    // Held while it measures: when this process ends (or stops waiting),
+    // the pipe closes and the measurement stops and removes its data.
+    let _running = child.stdin.take();
+    let status = child
+        .wait()
+        .await
         .with_context(|| format!("running {}", exe.display()))?;
     if !status.success() {
         bail!("the measurement at {n} runs failed ({status})");
@@ -724,23 +735,48 @@ fn print_table(report: &Value) {
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    // Stopped by Ctrl-C or a kill, it drops what it measured, and with it
-    // its data directories (at 10,000 runs, over a gigabyte of store each).
+    // Stopped by Ctrl-C or a kill (or, measuring for a bench, by that
+    // bench's end), it drops what it measured, and with it its data
+    // directories: at 10,000 runs, over a gigabyte of store each.
+    let parent = parent_gone(args.stop_when_stdin_closes);
     tokio::select! {
         done = measure(args) => done,
-        signal = stop_signal() => bail!("stopped by {}: its temporary data is being removed", signal?),
+        signal = stop_signal() => bail!("stopped by {signal}: its temporary data is being removed"),
+        () = parent => bail!("stopped: the bench that started this measurement has ended"),
     }
 }
 
-/// The first interrupt or termination signal to arrive.
-async fn stop_signal() -> Result<&'static str> {
+/// The first interrupt or termination signal to arrive; never, if they
+/// cannot be listened for.
+async fn stop_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
-    let mut terminate = signal(SignalKind::terminate()).context("listening for a termination signal")?;
-    Ok(tokio::select! {
-        _ = interrupt.recv() => "an interrupt",
-        _ = terminate.recv() => "a termination signal",
-    })
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+            _ = interrupt.recv() => "an interrupt",
+            _ = terminate.recv() => "a termination signal",
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!(
+                "warning: not listening for Ctrl-C ({e}): stopped early, the bench leaves its temporary data behind"
+            );
+            std::future::pending().await
+        }
+    }
+}
+
+/// Resolves once stdin is closed, if `watch`; else never.
+async fn parent_gone(watch: bool) {
+    if !watch {
+        return std::future::pending().await;
+    }
+    let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+    // A thread of its own, not the runtime's blocking pool: a read still
+    // blocked when the measurement ends must not hold up the exit.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = closed.send(());
+    });
+    let _ = on_close.await;
 }
 
 async fn measure(args: BenchArgs) -> Result<()> {

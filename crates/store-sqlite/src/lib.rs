@@ -75,16 +75,20 @@ const TRAIL_COMPRESS_FROM: usize = 512;
 /// must not allocate gigabytes).
 const TRAIL_MAX_BYTES: usize = 64 << 20;
 
-/// A trail as stored: JSON text when short, else compressed (a blob).
+/// A trail as stored: JSON text when short (or too long to be read back
+/// compressed), else compressed (a blob).
 fn write_trail(trail: &[Value]) -> Res<rusqlite::types::Value> {
-    let json = to_json(&trail)?;
-    if json.len() < TRAIL_COMPRESS_FROM {
-        return Ok(rusqlite::types::Value::Text(json));
+    Ok(store_trail_json(to_json(&trail)?))
+}
+
+fn store_trail_json(json: String) -> rusqlite::types::Value {
+    if json.len() < TRAIL_COMPRESS_FROM || json.len() > TRAIL_MAX_BYTES {
+        return rusqlite::types::Value::Text(json);
     }
     let mut blob = Vec::with_capacity(json.len() / 2);
     blob.push(TRAIL_LZ4);
     blob.extend_from_slice(&lz4_flex::block::compress_prepend_size(json.as_bytes()));
-    Ok(rusqlite::types::Value::Blob(blob))
+    rusqlite::types::Value::Blob(blob)
 }
 
 /// A stored trail: JSON text (as earlier versions wrote every trail), or a
@@ -247,11 +251,22 @@ const RUN_COLS: &str = "id, workspace_id, workflow, workflow_name, brief, status
 /// Brings a database made by an earlier version up to the schema, in one
 /// transaction that holds the write lock while it looks and changes (two
 /// processes opening an old database at once: the second finds it done).
+/// The format of the database this version writes (`PRAGMA user_version`):
+/// 1 since long trails are stored compressed, which versions before it
+/// cannot read. A database of a later format is refused.
+const FORMAT: i64 = 1;
+
 fn migrate(conn: &Connection) -> Res<()> {
     // A rebuild of a large steps table can take a while: wait for it.
     conn.busy_timeout(Duration::from_secs(600)).map_err(db_err)?;
     conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
-    let migrated = add_revision(conn).and_then(|()| reorder_steps(conn));
+    let migrated = check_format(conn)
+        .and_then(|()| add_revision(conn))
+        .and_then(|()| reorder_steps(conn))
+        .and_then(|()| {
+            conn.execute_batch(&format!("PRAGMA user_version = {FORMAT}"))
+                .map_err(db_err)
+        });
     let ended = match &migrated {
         Ok(()) => conn.execute_batch("COMMIT"),
         Err(_) => conn.execute_batch("ROLLBACK"),
@@ -259,6 +274,19 @@ fn migrate(conn: &Connection) -> Res<()> {
     conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
     migrated?;
     ended.map_err(db_err)
+}
+
+/// Refuses a database of a format later than this version's.
+fn check_format(conn: &Connection) -> Res<()> {
+    let format: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if format > FORMAT {
+        return Err(StoreError::Corrupt(format!(
+            "the database has format {format}, and this version reads up to {FORMAT}: it was written by a newer version of Greenlight"
+        )));
+    }
+    Ok(())
 }
 
 /// `workspaces.revision`, which earlier versions had not.
@@ -1954,6 +1982,32 @@ mod tests {
             read_trail(rusqlite::types::ValueRef::Text(json.as_bytes())).unwrap(),
             long
         );
+    }
+
+    #[test]
+    fn a_trail_too_long_to_read_back_compressed_is_stored_as_text() {
+        let json = format!("[\"{}\"]", "x".repeat(TRAIL_MAX_BYTES));
+        let stored = store_trail_json(json.clone());
+        assert!(matches!(&stored, rusqlite::types::Value::Text(t) if *t == json));
+        assert_eq!(read_trail((&stored).into()).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_new_database_has_this_format_and_a_later_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.sqlite3");
+        drop(SqliteStore::open(&path).expect("a new database opens"));
+        let conn = Connection::open(&path).unwrap();
+        let format: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(format, FORMAT);
+        conn.execute_batch(&format!("PRAGMA user_version = {}", FORMAT + 1))
+            .unwrap();
+        drop(conn);
+        match SqliteStore::open(&path) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("newer version"), "{m}"),
+            Err(e) => panic!("refused, but with {e}"),
+            Ok(_) => panic!("a database of a later format opened"),
+        }
     }
 
     #[test]
