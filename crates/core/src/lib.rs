@@ -16,6 +16,7 @@ pub mod proposal;
 pub mod recipes;
 pub mod service;
 pub mod time;
+pub mod trail;
 pub mod views;
 
 pub use error::{Error, TaskError};

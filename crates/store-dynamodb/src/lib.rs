@@ -39,6 +39,7 @@ use greenlight_core::model::*;
 use greenlight_core::money::Money;
 use greenlight_core::ports::*;
 use greenlight_core::time::Timestamp;
+use greenlight_core::trail;
 use item::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -355,10 +356,30 @@ fn step_transition(u: &StepUpdate, current: &str) -> Upd {
     if let Some(r) = &u.result {
         upd = upd
             .set("output", s(r.output.to_string()))
-            .set("trail", s(Value::Array(r.trail.clone()).to_string()))
+            .set("trail", stored_trail(&r.trail))
             .set("cost", n(r.cost.micros()));
     }
     upd
+}
+
+/// A trail as an attribute: a string of JSON when short, else packed
+/// (binary, about a third of the bytes, and of the write and read units).
+fn stored_trail(t: &[Value]) -> AttributeValue {
+    match trail::pack_json(Value::Array(t.to_vec()).to_string()) {
+        trail::Stored::Text(json) => s(json),
+        trail::Stored::Packed(bytes) => AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes)),
+    }
+}
+
+/// A step item's trail: JSON (as every trail was written before packing)
+/// or packed.
+fn trail_of(item: &Item) -> Res<Vec<Value>> {
+    match item.get("trail") {
+        None => Ok(Vec::new()),
+        Some(AttributeValue::S(json)) => trail::from_text(json.as_bytes()).map_err(corrupt),
+        Some(AttributeValue::B(bytes)) => trail::unpack(bytes.as_ref()).map_err(corrupt),
+        Some(_) => Err(corrupt("a step's trail is neither a string nor binary")),
+    }
 }
 
 fn step_from_item(run: &RunId, item: &Item) -> Res<(i64, StepRecord)> {
@@ -372,7 +393,7 @@ fn step_from_item(run: &RunId, item: &Item) -> Res<(i64, StepRecord)> {
             status: StepStatus::parse(get_s(item, "status")?).ok_or_else(|| corrupt("step status"))?,
             after: json_of(get_s(item, "after")?)?,
             output: opt_s(item, "output").map(json_of).transpose()?,
-            trail: opt_s(item, "trail").map(json_of).transpose()?.unwrap_or_default(),
+            trail: trail_of(item)?,
             cost: Money::from_micros(opt_n(item, "cost")?.unwrap_or(0)),
             started_at: opt_s(item, "started_at").map(ts).transpose()?,
             finished_at: opt_s(item, "finished_at").map(ts).transpose()?,
@@ -1552,4 +1573,30 @@ impl Store for DynamoStore {
 
 fn kept_sk(member: &MemberId, key: &str) -> String {
     format!("KEPT#{member}#{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trail_reads_back_packed_or_as_earlier_versions_wrote_it() {
+        let long = vec![serde_json::json!({"kind": "llm", "prompt": "Linen & Loom ✨\n".repeat(200)})];
+        let packed = stored_trail(&long);
+        assert!(packed.is_b(), "a long trail is binary: {packed:?}");
+        let item = |v: AttributeValue| Item::from([("trail".to_string(), v)]);
+        assert_eq!(trail_of(&item(packed)).unwrap(), long);
+        let text = Value::Array(long.clone()).to_string();
+        assert_eq!(trail_of(&item(s(text))).unwrap(), long);
+        let short = vec![serde_json::json!({"kind": "rule"})];
+        assert_eq!(stored_trail(&short), s(r#"[{"kind":"rule"}]"#));
+        assert!(trail_of(&Item::new()).unwrap().is_empty());
+        assert!(trail_of(&item(n(1))).is_err());
+        assert!(
+            trail_of(&item(AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(
+                vec![1, 2]
+            ))))
+            .is_err()
+        );
+    }
 }

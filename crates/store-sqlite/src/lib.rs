@@ -14,6 +14,7 @@ use greenlight_core::model::*;
 use greenlight_core::money::Money;
 use greenlight_core::ports::*;
 use greenlight_core::time::Timestamp;
+use greenlight_core::trail;
 use greenlight_engine::{ExecutionRecord, ExecutionStatus, Failure, Journal, JournalError, TaskOutcome};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -63,57 +64,22 @@ fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Res<T> {
     serde_json::from_str(s).map_err(corrupt)
 }
 
-/// The first byte of a trail stored compressed: LZ4 (block format, its
-/// length first). A trail is most of a run's bytes (the prompts its agents
-/// sent, which repeat the brand's blocks); compressed, it is about a third.
-const TRAIL_LZ4: u8 = 1;
-
-/// Trails shorter than this are stored as JSON text.
-const TRAIL_COMPRESS_FROM: usize = 512;
-
-/// The largest trail a stored one may claim to expand to (a corrupt length
-/// must not allocate gigabytes).
-const TRAIL_MAX_BYTES: usize = 64 << 20;
-
-/// A trail as stored: JSON text when short (or too long to be read back
-/// compressed), else compressed (a blob).
+/// A trail as stored: JSON text, or packed (a blob), as [`trail::pack`] says.
 fn write_trail(trail: &[Value]) -> Res<rusqlite::types::Value> {
-    Ok(store_trail_json(to_json(&trail)?))
-}
-
-fn store_trail_json(json: String) -> rusqlite::types::Value {
-    if json.len() < TRAIL_COMPRESS_FROM || json.len() > TRAIL_MAX_BYTES {
-        return rusqlite::types::Value::Text(json);
-    }
-    let mut blob = Vec::with_capacity(json.len() / 2);
-    blob.push(TRAIL_LZ4);
-    blob.extend_from_slice(&lz4_flex::block::compress_prepend_size(json.as_bytes()));
-    rusqlite::types::Value::Blob(blob)
+    Ok(match trail::pack(trail).map_err(corrupt)? {
+        trail::Stored::Text(json) => rusqlite::types::Value::Text(json),
+        trail::Stored::Packed(bytes) => rusqlite::types::Value::Blob(bytes),
+    })
 }
 
 /// A stored trail: JSON text (as earlier versions wrote every trail), or a
-/// compressed blob.
+/// packed blob.
 fn read_trail(stored: rusqlite::types::ValueRef<'_>) -> Res<Vec<Value>> {
     use rusqlite::types::ValueRef;
     match stored {
         ValueRef::Null => Ok(Vec::new()),
-        ValueRef::Text(t) => serde_json::from_slice(t).map_err(corrupt),
-        ValueRef::Blob([TRAIL_LZ4, packed @ ..]) => {
-            let len = packed
-                .first_chunk::<4>()
-                .map(|b| u32::from_le_bytes(*b) as usize)
-                .ok_or_else(|| corrupt("a compressed trail is cut short"))?;
-            if len > TRAIL_MAX_BYTES {
-                return Err(corrupt(format!("a compressed trail claims {len} bytes")));
-            }
-            let json = lz4_flex::block::decompress_size_prepended(packed)
-                .map_err(|e| corrupt(format!("a compressed trail does not expand: {e}")))?;
-            serde_json::from_slice(&json).map_err(corrupt)
-        }
-        ValueRef::Blob(b) => Err(corrupt(format!(
-            "a stored trail has an unknown format ({:?})",
-            b.first()
-        ))),
+        ValueRef::Text(t) => trail::from_text(t).map_err(corrupt),
+        ValueRef::Blob(b) => trail::unpack(b).map_err(corrupt),
         _ => Err(corrupt("a stored trail is neither text nor a blob")),
     }
 }
@@ -1956,40 +1922,25 @@ mod tests {
     }
 
     #[test]
-    fn a_long_trail_is_stored_compressed_and_a_short_one_as_text() {
-        let long = vec![
-            serde_json::json!({"kind": "llm", "prompt": "BRAND\nLinen & Loom — “slow linen” ✨\n".repeat(200)}),
-            serde_json::json!({"kind": "rule", "result": "ok"}),
-        ];
-        let json = to_json(&long).unwrap();
+    fn a_long_trail_is_stored_as_a_blob_and_a_short_one_as_text() {
+        let long = vec![serde_json::json!({"kind": "llm", "prompt": "Linen & Loom ✨\n".repeat(200)})];
         let stored = write_trail(&long).unwrap();
-        let rusqlite::types::Value::Blob(blob) = &stored else {
-            panic!("a long trail is stored as a blob, not {stored:?}");
-        };
-        assert!(
-            blob.len() * 4 < json.len(),
-            "{} bytes from {}",
-            blob.len(),
-            json.len()
-        );
-        assert_eq!(read_trail(rusqlite::types::ValueRef::Blob(blob)).unwrap(), long);
+        assert!(matches!(stored, rusqlite::types::Value::Blob(_)), "{stored:?}");
+        assert_eq!(read_trail((&stored).into()).unwrap(), long);
         let short = vec![serde_json::json!({"kind": "rule"})];
         let stored = write_trail(&short).unwrap();
         assert_eq!(stored, rusqlite::types::Value::Text(to_json(&short).unwrap()));
         assert_eq!(read_trail((&stored).into()).unwrap(), short);
         // As earlier versions stored every trail.
+        let text = to_json(&long).unwrap();
         assert_eq!(
-            read_trail(rusqlite::types::ValueRef::Text(json.as_bytes())).unwrap(),
+            read_trail(rusqlite::types::ValueRef::Text(text.as_bytes())).unwrap(),
             long
         );
-    }
-
-    #[test]
-    fn a_trail_too_long_to_read_back_compressed_is_stored_as_text() {
-        let json = format!("[\"{}\"]", "x".repeat(TRAIL_MAX_BYTES));
-        let stored = store_trail_json(json.clone());
-        assert!(matches!(&stored, rusqlite::types::Value::Text(t) if *t == json));
-        assert_eq!(read_trail((&stored).into()).unwrap().len(), 1);
+        match read_trail(rusqlite::types::ValueRef::Blob(&[9, 9])) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("unknown format"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -2007,31 +1958,6 @@ mod tests {
             Err(StoreError::Corrupt(m)) => assert!(m.contains("newer version"), "{m}"),
             Err(e) => panic!("refused, but with {e}"),
             Ok(_) => panic!("a database of a later format opened"),
-        }
-    }
-
-    #[test]
-    fn a_damaged_stored_trail_is_an_error_not_a_panic() {
-        let long = vec![serde_json::json!({"prompt": "x".repeat(4000)})];
-        let rusqlite::types::Value::Blob(good) = write_trail(&long).unwrap() else {
-            panic!("a long trail is a blob");
-        };
-        let cut = &good[..good.len() / 2];
-        let mut huge = good.clone();
-        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
-        let mut unknown = good.clone();
-        unknown[0] = 9;
-        for (what, bytes) in [
-            ("cut short", cut),
-            ("claiming 4 GB", &huge[..]),
-            ("of an unknown format", &unknown[..]),
-            ("no length", &[TRAIL_LZ4, 1][..]),
-            ("empty", &[][..]),
-        ] {
-            match read_trail(rusqlite::types::ValueRef::Blob(bytes)) {
-                Err(StoreError::Corrupt(m)) => assert!(m.contains("trail"), "{what}: {m}"),
-                other => panic!("{what}: {other:?}"),
-            }
         }
     }
 
