@@ -12,7 +12,8 @@ const LZ4: u8 = 1;
 const PACK_FROM: usize = 512;
 
 /// The most a packed trail may expand to: a damaged length must not
-/// allocate gigabytes. A longer trail is kept as text.
+/// allocate gigabytes. A longer trail is kept as text. A store whose
+/// values are smaller may read with a lower bound (see [`unpack`]).
 pub const MAX_BYTES: usize = 64 << 20;
 
 /// A trail as a store keeps it.
@@ -50,8 +51,9 @@ pub fn from_text(json: &[u8]) -> Result<Vec<Value>, Unreadable> {
     serde_json::from_slice(json).map_err(|e| Unreadable(format!("is not a JSON list: {e}")))
 }
 
-/// A trail kept packed.
-pub fn unpack(bytes: &[u8]) -> Result<Vec<Value>, Unreadable> {
+/// A trail kept packed, refused if it would expand past `max` bytes (at
+/// most [`MAX_BYTES`]).
+pub fn unpack(bytes: &[u8], max: usize) -> Result<Vec<Value>, Unreadable> {
     let [LZ4, packed @ ..] = bytes else {
         return Err(Unreadable(format!("has an unknown format ({:?})", bytes.first())));
     };
@@ -59,11 +61,17 @@ pub fn unpack(bytes: &[u8]) -> Result<Vec<Value>, Unreadable> {
         .first_chunk::<4>()
         .map(|b| u32::from_le_bytes(*b) as usize)
         .ok_or_else(|| Unreadable("is cut short".into()))?;
-    if len > MAX_BYTES {
-        return Err(Unreadable(format!("claims {len} bytes")));
+    if len > max.min(MAX_BYTES) {
+        return Err(Unreadable(format!(
+            "claims {len} bytes, more than {}",
+            max.min(MAX_BYTES)
+        )));
     }
     let json = lz4_flex::block::decompress_size_prepended(packed)
         .map_err(|e| Unreadable(format!("does not expand: {e}")))?;
+    if json.len() != len {
+        return Err(Unreadable(format!("expands to {} bytes, not {len}", json.len())));
+    }
     from_text(&json)
 }
 
@@ -91,7 +99,9 @@ mod tests {
             bytes.len(),
             json.len()
         );
-        assert_eq!(unpack(&bytes).unwrap(), long());
+        assert_eq!(unpack(&bytes, MAX_BYTES).unwrap(), long());
+        let e = unpack(&bytes, 1000).expect_err("over a store's bound");
+        assert!(e.to_string().contains("more than 1000"), "{e}");
         let short = vec![json!({"kind": "rule"})];
         assert_eq!(pack(&short).unwrap(), Stored::Text(r#"[{"kind":"rule"}]"#.into()));
         assert_eq!(from_text(json.as_bytes()).unwrap(), long());
@@ -124,7 +134,7 @@ mod tests {
             ("without a length", &[LZ4, 1][..]),
             ("empty", &[][..]),
         ] {
-            let e = unpack(bytes).expect_err(what);
+            let e = unpack(bytes, MAX_BYTES).expect_err(what);
             assert!(e.to_string().starts_with("a stored trail"), "{what}: {e}");
         }
     }

@@ -362,10 +362,16 @@ fn step_transition(u: &StepUpdate, current: &str) -> Upd {
     upd
 }
 
+/// The most a packed trail read from the table may expand to: an item is
+/// at most 400 KB, and trails pack to about a third (a Lambda's memory must
+/// not be the limit on a damaged one).
+const TRAIL_MAX_BYTES: usize = 8 << 20;
+
 /// A trail as an attribute: a string of JSON when short, else packed
-/// (binary, about a third of the bytes, and of the write and read units).
+/// (binary, about a third of the trail's bytes).
 fn stored_trail(t: &[Value]) -> AttributeValue {
-    match trail::pack_json(Value::Array(t.to_vec()).to_string()) {
+    let json = serde_json::to_string(t).unwrap_or_else(|_| Value::Array(t.to_vec()).to_string());
+    match trail::pack_json(json) {
         trail::Stored::Text(json) => s(json),
         trail::Stored::Packed(bytes) => AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes)),
     }
@@ -377,12 +383,12 @@ fn trail_of(item: &Item) -> Res<Vec<Value>> {
     match item.get("trail") {
         None => Ok(Vec::new()),
         Some(AttributeValue::S(json)) => trail::from_text(json.as_bytes()).map_err(corrupt),
-        Some(AttributeValue::B(bytes)) => trail::unpack(bytes.as_ref()).map_err(corrupt),
+        Some(AttributeValue::B(bytes)) => trail::unpack(bytes.as_ref(), TRAIL_MAX_BYTES).map_err(corrupt),
         Some(_) => Err(corrupt("a step's trail is neither a string nor binary")),
     }
 }
 
-fn step_from_item(run: &RunId, item: &Item) -> Res<(i64, StepRecord)> {
+fn step_from_item(run: &RunId, item: &Item, with_trail: bool) -> Res<(i64, StepRecord)> {
     Ok((
         get_n(item, "position")?,
         StepRecord {
@@ -393,7 +399,7 @@ fn step_from_item(run: &RunId, item: &Item) -> Res<(i64, StepRecord)> {
             status: StepStatus::parse(get_s(item, "status")?).ok_or_else(|| corrupt("step status"))?,
             after: json_of(get_s(item, "after")?)?,
             output: opt_s(item, "output").map(json_of).transpose()?,
-            trail: trail_of(item)?,
+            trail: if with_trail { trail_of(item)? } else { Vec::new() },
             cost: Money::from_micros(opt_n(item, "cost")?.unwrap_or(0)),
             started_at: opt_s(item, "started_at").map(ts).transpose()?,
             finished_at: opt_s(item, "finished_at").map(ts).transpose()?,
@@ -460,6 +466,26 @@ fn decode_cursor(ws: &WorkspaceId, list: &str, cursor: &Option<String>, keys: &[
 }
 
 impl DynamoStore {
+    /// A run with its steps; their trails decoded only if `with_trail`
+    /// (the items are read whole either way: a step is one item).
+    async fn run_record(&self, id: &RunId, with_trail: bool) -> Res<Option<RunRecord>> {
+        let Some(meta) = self.get(&run_pk(id), "META").await? else {
+            return Ok(None);
+        };
+        let run = run_from_item(&meta)?;
+        let mut steps: Vec<(i64, StepRecord)> = self
+            .query_prefix(&run_pk(id), "STEP#")
+            .await?
+            .iter()
+            .map(|i| step_from_item(id, i, with_trail))
+            .collect::<Res<_>>()?;
+        steps.sort_by_key(|(p, _)| *p);
+        Ok(Some(RunRecord {
+            run,
+            steps: steps.into_iter().map(|(_, s)| s).collect(),
+        }))
+    }
+
     /// A page of one base-table partition (all of its items), newest first.
     async fn partition_page(
         &self,
@@ -746,30 +772,11 @@ impl Store for DynamoStore {
     }
 
     async fn get_run(&self, id: &RunId) -> Res<Option<RunRecord>> {
-        let Some(meta) = self.get(&run_pk(id), "META").await? else {
-            return Ok(None);
-        };
-        let run = run_from_item(&meta)?;
-        let mut steps: Vec<(i64, StepRecord)> = self
-            .query_prefix(&run_pk(id), "STEP#")
-            .await?
-            .iter()
-            .map(|i| step_from_item(id, i))
-            .collect::<Res<_>>()?;
-        steps.sort_by_key(|(p, _)| *p);
-        Ok(Some(RunRecord {
-            run,
-            steps: steps.into_iter().map(|(_, s)| s).collect(),
-        }))
+        self.run_record(id, true).await
     }
 
     async fn get_run_without_trails(&self, id: &RunId) -> Res<Option<RunRecord>> {
-        // The items are read whole (a step is one item); the trails are dropped here.
-        let mut record = self.get_run(id).await?;
-        for s in record.iter_mut().flat_map(|r| r.steps.iter_mut()) {
-            s.trail = Vec::new();
-        }
-        Ok(record)
+        self.run_record(id, false).await
     }
 
     async fn list_runs(
@@ -1592,6 +1599,10 @@ mod tests {
         assert_eq!(stored_trail(&short), s(r#"[{"kind":"rule"}]"#));
         assert!(trail_of(&Item::new()).unwrap().is_empty());
         assert!(trail_of(&item(n(1))).is_err());
+        // Past what an item can hold packed: refused before it expands.
+        let huge = vec![Value::String("x".repeat(TRAIL_MAX_BYTES))];
+        let e = trail_of(&item(stored_trail(&huge))).expect_err("past the bound");
+        assert!(e.to_string().contains("more than"), "{e}");
         assert!(
             trail_of(&item(AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(
                 vec![1, 2]

@@ -79,7 +79,7 @@ fn read_trail(stored: rusqlite::types::ValueRef<'_>) -> Res<Vec<Value>> {
     match stored {
         ValueRef::Null => Ok(Vec::new()),
         ValueRef::Text(t) => trail::from_text(t).map_err(corrupt),
-        ValueRef::Blob(b) => trail::unpack(b).map_err(corrupt),
+        ValueRef::Blob(b) => trail::unpack(b, trail::MAX_BYTES).map_err(corrupt),
         _ => Err(corrupt("a stored trail is neither text nor a blob")),
     }
 }
