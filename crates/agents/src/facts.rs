@@ -212,19 +212,36 @@ pub fn category_noun(p: &Product) -> String {
 /// significant words with `words` (the first sentence on a tie or when none
 /// shares any).
 pub fn best_sentence(p: &Product, words: &[String]) -> String {
-    let sentences: Vec<String> = crate::text::sentence_segments(&p.description)
-        .into_iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut best: Option<(usize, &String)> = None;
-    for s in &sentences {
-        let score = crate::words::overlap(&crate::words::significant(s), words);
-        if best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, s));
-        }
+    Sentences::of(p).best(words)
+}
+
+/// A product description's sentences, each beside its significant words:
+/// read once for choosing among them many times.
+pub struct Sentences(Vec<(String, Vec<String>)>);
+
+impl Sentences {
+    pub fn of(p: &Product) -> Sentences {
+        Sentences(
+            crate::text::sentence_segments(&p.description)
+                .into_iter()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| (s.to_string(), crate::words::significant(s)))
+                .collect(),
+        )
     }
-    best.map(|(_, s)| s.clone()).unwrap_or_default()
+
+    /// See [`best_sentence`].
+    pub fn best(&self, words: &[String]) -> String {
+        let mut best: Option<(usize, &String)> = None;
+        for (s, own) in &self.0 {
+            let score = crate::words::overlap(own, words);
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, s));
+            }
+        }
+        best.map(|(_, s)| s.clone()).unwrap_or_default()
+    }
 }
 
 /// What the product is not for, as the data says it: a description

@@ -10,7 +10,7 @@ use crate::text::{char_len, value_text};
 use crate::types::{
     AgentError, AgentInput, AgentOutput, Asset, BrandProfile, EmojiPolicy, Product, WorkspaceData,
 };
-use crate::words::{mentions_negated, mentions_unnegated, significant};
+use crate::words::{Clauses, mentions_negated, significant};
 
 // ---------------------------------------------------------------- seed
 
@@ -232,7 +232,8 @@ impl<'a> Brief<'a> {
     pub fn themes(&self) -> Themes {
         let raw = self.text();
         let text = format!(" {} ", raw.to_lowercase());
-        let has = |words: &[&str]| mentions_unnegated(&raw, words);
+        let clauses = Clauses::of(&raw);
+        let has = |words: &[&str]| clauses.mention_unnegated(words);
         let season = if has(&["holiday", "christmas", "festive", "thanksgiving", "december"]) {
             Some("the holidays")
         } else if has(&["autumn"]) || text.contains(" fall ") || text.contains(" fall,") {
@@ -461,6 +462,8 @@ pub struct Ctx<'a> {
     pub rng: Rng,
     /// Eight hex digits of the seed, for asset names.
     pub seed_hex: String,
+    /// The brief's significant words, read once when first asked for.
+    brief_words: std::cell::OnceCell<Vec<String>>,
     trail: Vec<Value>,
     cost_micros: i64,
     assets: Vec<Asset>,
@@ -480,10 +483,16 @@ impl<'a> Ctx<'a> {
             brief,
             rng: Rng::from_digest(&digest),
             seed_hex,
+            brief_words: std::cell::OnceCell::new(),
             trail: Vec::new(),
             cost_micros: 0,
             assets: Vec::new(),
         }
+    }
+
+    /// The brief's significant words (see [`Brief::words`]).
+    pub fn brief_words(&self) -> &[String] {
+        self.brief_words.get_or_init(|| self.brief.words())
     }
 
     pub fn asset_url(&self, name: &str) -> String {

@@ -8,7 +8,7 @@ use crate::offline::{Ctx, brand_emoji, proof_text};
 use crate::rules::product_proves;
 use crate::text::{fit_sentences, join_list, lower_first};
 use crate::types::{AgentError, AgentInput, AgentOutput, Creator, EmojiPolicy, Product};
-use crate::words::{overlap, significant};
+use crate::words::significant;
 
 pub const MAX_DRAFTS: usize = 5;
 pub const DM_MAX_CHARS: usize = 1000;
@@ -20,9 +20,10 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
     let creators: Vec<&Creator> = ctx.ws.creators.iter().take(MAX_DRAFTS).collect();
     let offer = ctx.rules.clean_plain(&ctx.brand.creator_offer, &proven);
 
+    let read: Vec<Read<'_>> = products.iter().map(|p| Read::of(p)).collect();
     let mut drafts = Vec::new();
     for c in &creators {
-        let message = draft(&mut ctx, c, &products, &proven, &offer);
+        let message = draft(&mut ctx, c, &read, &proven, &offer);
         let why = ctx.rules.clean_meta(&format!(
             "{} followers on {}; niche: {}; {}. Notes: {}",
             c.followers,
@@ -85,27 +86,44 @@ fn format_ask(platform: &str) -> &'static str {
     }
 }
 
+/// What drafting reads of a product, once for every creator.
+struct Read<'p> {
+    product: &'p Product,
+    name_words: Vec<String>,
+    limitation: Option<String>,
+    sentences: facts::Sentences,
+}
+
+impl<'p> Read<'p> {
+    fn of(product: &'p Product) -> Read<'p> {
+        Read {
+            product,
+            name_words: significant(&product.name),
+            limitation: facts::limitation(product),
+            sentences: facts::Sentences::of(product),
+        }
+    }
+}
+
 /// The products `text` talks about first (by the words that tell the
 /// products apart), the rest after, in brief order.
-pub fn order_by_mentions<'p>(products: &[&'p Product], text: &str) -> Vec<&'p Product> {
+fn order_by_mentions<'r, 'p>(products: &'r [Read<'p>], text: &str) -> Vec<&'r Read<'p>> {
     let text_words = significant(text);
-    let name_words: Vec<Vec<String>> = products.iter().map(|p| significant(&p.name)).collect();
-    let common: Vec<String> = name_words
+    let common: Vec<&String> = products
         .first()
         .map(|first| {
             first
+                .name_words
                 .iter()
-                .filter(|w| name_words.iter().all(|n| n.contains(w)))
-                .cloned()
+                .filter(|w| products.iter().all(|n| n.name_words.contains(w)))
                 .collect()
         })
         .unwrap_or_default();
-    let mut scored: Vec<(usize, &Product)> = products
+    let mut scored: Vec<(usize, &Read<'p>)> = products
         .iter()
-        .zip(&name_words)
-        .map(|(p, words)| {
-            let distinct: Vec<String> = words.iter().filter(|w| !common.contains(w)).cloned().collect();
-            (overlap(&distinct, &text_words), *p)
+        .map(|p| {
+            let distinct = p.name_words.iter().filter(|w| !common.contains(w));
+            (distinct.filter(|w| text_words.contains(w)).count(), p)
         })
         .collect();
     scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
@@ -147,7 +165,7 @@ fn past_reference(notes: &str) -> Option<String> {
     }
 }
 
-fn draft(ctx: &mut Ctx<'_>, c: &Creator, products: &[&Product], proven: &[String], offer: &str) -> String {
+fn draft(ctx: &mut Ctx<'_>, c: &Creator, products: &[Read<'_>], proven: &[String], offer: &str) -> String {
     let brand = ctx.brand.brand_name.clone();
     let name = first_name(c);
     let niche = c.niche.trim().trim_end_matches('.').to_string();
@@ -163,21 +181,24 @@ fn draft(ctx: &mut Ctx<'_>, c: &Creator, products: &[&Product], proven: &[String
     let names: Vec<String> = ordered
         .iter()
         .take(3)
-        .map(|p| format!("the {}", p.name))
+        .map(|p| format!("the {}", p.product.name))
         .collect();
     let theme = match ctx.themes.season {
         Some(s) => format!(" for {s}"),
         None => String::new(),
     };
-    let mut words = ctx.brief.words();
+    let mut words = ctx.brief_words().to_vec();
     words.extend(significant(&c.notes));
     words.extend(significant(&c.niche));
-    let limitation = ordered.iter().find_map(|p| facts::limitation(p).map(|l| (*p, l)));
+    let limitation = ordered
+        .iter()
+        .find_map(|r| r.limitation.as_deref().map(|l| (r.product, l)));
     let detail = ordered
         .first()
-        .map(|p| {
+        .map(|r| {
+            let p = r.product;
             let own = ctx.rules.proven_claims(&[p]);
-            let sentence = facts::best_sentence(p, &words);
+            let sentence = r.sentences.best(&words);
             let same_as_limit = limitation
                 .as_ref()
                 .is_some_and(|(_, l)| l.trim() == sentence.trim());
@@ -241,6 +262,7 @@ fn draft(ctx: &mut Ctx<'_>, c: &Creator, products: &[&Product], proven: &[String
         }
         let backing: Vec<String> = ordered
             .iter()
+            .map(|r| r.product)
             .filter(|p| product_proves(p, claim))
             .map(|p| match proof_text(p, claim) {
                 Some(ev) => format!("the {} ({ev})", p.name),

@@ -734,9 +734,27 @@ pub fn is_emoji_modifier(c: char) -> bool {
 }
 
 pub fn count_emoji(s: &str) -> usize {
-    s.chars()
-        .filter(|&c| is_emoji(c) && !is_emoji_modifier(c))
-        .count()
+    // Every emoji and modifier is at U+2000 or above: three or four bytes
+    // in UTF-8, led by 0xE2 or more. Copy is mostly ASCII, so only the
+    // characters such a byte leads are decoded.
+    let bytes = s.as_bytes();
+    let mut count = 0;
+    let mut at = 0;
+    while let Some(skip) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b >= 0xE2))
+    {
+        at += skip;
+        // A byte of 0xE2 or more only ever leads a character.
+        let Some(c) = s.get(at..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        if is_emoji(c) && !is_emoji_modifier(c) {
+            count += 1;
+        }
+        at += c.len_utf8();
+    }
+    count
 }
 
 /// Keeps at most `max` emoji (with their modifiers), dropping the rest.
@@ -965,6 +983,21 @@ mod tests {
     #[test]
     fn emoji_counting_and_limiting() {
         assert_eq!(count_emoji("hi ❤️ there 🌿✨"), 3);
+        // As reading every character would count them, whatever else is
+        // multi-byte (accents, marks, quotes, dashes, CJK, flags, keycaps).
+        for s in [
+            "",
+            "café ® — “quoted” – 日本語 ❤️‍🔥 👍🏽 1️⃣ ☀ ⌚ 〰 🇫🇷 ™ € 🀄",
+            "🌿",
+            "tail é",
+            "\u{200D}\u{FE0F}\u{E0067} 🏴\u{E0067}\u{E0062}\u{E007F}",
+        ] {
+            let every = s
+                .chars()
+                .filter(|&c| is_emoji(c) && !is_emoji_modifier(c))
+                .count();
+            assert_eq!(count_emoji(s), every, "{s}");
+        }
         assert_eq!(count_emoji("OEKO-TEX® — 100% linen"), 0);
         assert_eq!(count_emoji(&limit_emoji("a 🌿 b ✨ c 🍂", 1)), 1);
         assert_eq!(limit_emoji("a 🌿 b", 0), "A b");

@@ -392,22 +392,47 @@ pub fn clauses(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A text's clauses, each beside its lowercase: for asking one text about
+/// many words.
+pub struct Clauses(Vec<(String, String)>);
+
+impl Clauses {
+    pub fn of(text: &str) -> Clauses {
+        Clauses(
+            clauses(text)
+                .into_iter()
+                .map(|c| {
+                    let lower = c.to_lowercase();
+                    (c, lower)
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether a clause mentions one of `words` (substring of its
+    /// lowercase) and is `negated` or not as asked.
+    fn mention(&self, words: &[&str], negated: bool) -> bool {
+        self.0
+            .iter()
+            .any(|(c, lower)| words.iter().any(|w| lower.contains(w)) && is_negated(c) == negated)
+    }
+
+    /// See [`mentions_unnegated`].
+    pub fn mention_unnegated(&self, words: &[&str]) -> bool {
+        self.mention(words, false)
+    }
+}
+
 /// Whether any clause of `text` mentions one of `words` (substring, case
 /// insensitive) without negating it.
 pub fn mentions_unnegated(text: &str, words: &[&str]) -> bool {
-    clauses(text).iter().any(|c| {
-        let l = c.to_lowercase();
-        words.iter().any(|w| l.contains(w)) && !is_negated(c)
-    })
+    Clauses::of(text).mention_unnegated(words)
 }
 
 /// Whether any clause of `text` mentions one of `words` and negates it
 /// ("no emoji", "skip Facebook", "don't call it organic").
 pub fn mentions_negated(text: &str, words: &[&str]) -> bool {
-    clauses(text).iter().any(|c| {
-        let l = c.to_lowercase();
-        words.iter().any(|w| l.contains(w)) && is_negated(c)
-    })
+    Clauses::of(text).mention(words, true)
 }
 
 #[cfg(test)]
