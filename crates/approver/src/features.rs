@@ -7,7 +7,6 @@ use greenlight_agents::rules::{DISCOUNT_SET, PRESSURE_SET, emoji_budget};
 use greenlight_agents::text::PhraseSet;
 use greenlight_agents::text::count_emoji;
 use serde_json::Value;
-use std::collections::HashSet;
 
 /// What a proposal is judged against besides itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -94,7 +93,7 @@ pub struct Observed {
     /// The signals' raw values, by [`Signal::ALL`] order.
     pub signals: [f64; 11],
     /// Lower-case words and two-word phrases of its copy.
-    pub terms: HashSet<String>,
+    pub terms: Terms,
     /// Discount and urgency phrases and banned words found, as written.
     pub discount_hits: Vec<String>,
     pub urgency_hits: Vec<String>,
@@ -290,13 +289,20 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
     }
 }
 
+/// A text's terms (see [`terms_of`]). Thousands are hashed for every
+/// card, so with a fast hasher (seeded at random per process, as std's is).
+pub type Terms = std::collections::HashSet<String, foldhash::fast::RandomState>;
+
 /// Words of two or more letters or digits, and each pair of neighbours
 /// (within one text), of lowercase texts. A term is copied only the first
 /// time it is seen: copy repeats itself across variants.
-pub fn terms_of(lowers: &[String]) -> HashSet<String> {
+pub fn terms_of(lowers: &[String]) -> Terms {
     // About as many terms as a sixth of the bytes (a word and a pair per
     // word of five letters and a space): sized once, not grown step by step.
-    let mut out: HashSet<String> = HashSet::with_capacity(lowers.iter().map(String::len).sum::<usize>() / 6);
+    let mut out = Terms::with_capacity_and_hasher(
+        lowers.iter().map(String::len).sum::<usize>() / 6,
+        Default::default(),
+    );
     let mut pair = String::new();
     for lower in lowers {
         let mut prev: Option<&str> = None;

@@ -2,14 +2,14 @@
 //! over the signals and the words that told approved and rejected proposals
 //! apart, with the reasons for each prediction.
 
-use crate::features::{Observed, Signal, SpendContext, observe};
+use crate::features::{Observed, Signal, SpendContext, Terms, observe};
 use greenlight_agents::BrandProfile;
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// The fewest decisions a model is trained from, and the fewest of each verdict.
 pub const MIN_DECISIONS: usize = 12;
@@ -61,7 +61,7 @@ pub enum TrainError {
 /// A rejected proposal kept to find similar ones by, with its feedback.
 #[derive(Debug, Clone)]
 struct Rejection {
-    terms: HashSet<String>,
+    terms: Terms,
     signals: [f64; 11],
     feedback: String,
     at: String,
@@ -468,7 +468,7 @@ fn row(o: &Observed, terms: &[String]) -> Vec<f64> {
     row_of(&o.signals, &o.terms, terms)
 }
 
-fn row_of(signals: &[f64], present: &HashSet<String>, terms: &[String]) -> Vec<f64> {
+fn row_of(signals: &[f64], present: &Terms, terms: &[String]) -> Vec<f64> {
     let mut r: Vec<f64> = signals.to_vec();
     r.extend(terms.iter().map(|t| if present.contains(t) { 1.0 } else { 0.0 }));
     r
