@@ -163,6 +163,15 @@ impl PhraseSet {
 
     /// Each phrase of the set found in `text`, in the set's order.
     pub fn found_in<'s>(&'s self, text: &str) -> Vec<&'s str> {
+        self.found_at(text)
+            .into_iter()
+            .filter_map(|i| self.phrases.get(i).map(String::as_str))
+            .collect()
+    }
+
+    /// The places in the set (in the order it was given its phrases) of
+    /// the phrases found in `text`, in that order.
+    pub fn found_at(&self, text: &str) -> Vec<usize> {
         let candidates: Vec<bool> = match &self.anchors {
             Some(ac) => {
                 let mut c = vec![false; self.phrases.len()];
@@ -176,9 +185,15 @@ impl PhraseSet {
         self.phrases
             .iter()
             .zip(candidates)
-            .filter(|(p, c)| *c && contains_phrase(text, p))
-            .map(|(p, _)| p.as_str())
+            .enumerate()
+            .filter(|(_, (p, c))| *c && contains_phrase(text, p))
+            .map(|(i, _)| i)
             .collect()
+    }
+
+    /// The phrase at `i` in the set.
+    pub fn phrase(&self, i: usize) -> Option<&str> {
+        self.phrases.get(i).map(String::as_str)
     }
 
     /// Whether any phrase of the set is in `text`.

@@ -3,10 +3,11 @@
 //! length, spend against the brief and the cap) and its words and phrases.
 
 use greenlight_agents::BrandProfile;
-use greenlight_agents::rules::{DISCOUNT_SET, PRESSURE_SET, emoji_budget};
+use greenlight_agents::rules::{DISCOUNT_SET, DISCOUNT_TERMS, PRESSURE_PHRASES, emoji_budget};
 use greenlight_agents::text::PhraseSet;
 use greenlight_agents::text::count_emoji;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// What a proposal is judged against besides itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -186,7 +187,7 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
     let mut chars = 0usize;
     let mut exclamations = 0usize;
     let mut inline_tags_max = 0usize;
-    let banned = PhraseSet::shared(lowercase_phrases(&brand.banned_words));
+    let watched = Watched::of(brand);
     let mut lowers = Vec::with_capacity(texts.len());
     for t in &texts {
         let n = count_emoji(t);
@@ -200,9 +201,7 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
             .count();
         inline_tags_max = inline_tags_max.max(inline);
         let lower = t.to_lowercase();
-        set_hits(&lower, &DISCOUNT_SET, &mut o.discount_hits);
-        set_hits(&lower, &PRESSURE_SET, &mut o.urgency_hits);
-        set_hits(&lower, &banned, &mut o.banned_hits);
+        watched.hits(&lower, &mut o);
         lowers.push(lower);
     }
     o.terms = terms_of(&lowers);
@@ -248,8 +247,51 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
 /// Each phrase of a (lowercase) set found in `lower`, once.
 fn set_hits(lower: &str, set: &PhraseSet, out: &mut Vec<String>) {
     for p in set.found_in(lower) {
-        if !out.iter().any(|o| o == p) {
-            out.push(p.to_string());
+        keep_hit(p, out);
+    }
+}
+
+fn keep_hit(p: &str, out: &mut Vec<String>) {
+    if !out.iter().any(|o| o == p) {
+        out.push(p.to_string());
+    }
+}
+
+/// Discount terms, pressure phrases and the brand's banned words (in
+/// lowercase) in one set, so that one search of a text finds all three.
+struct Watched {
+    set: Arc<PhraseSet>,
+    /// Where the pressure phrases start in the set, and the banned words.
+    pressure: usize,
+    banned: usize,
+}
+
+impl Watched {
+    fn of(brand: &BrandProfile) -> Watched {
+        let mut phrases: Vec<String> = DISCOUNT_TERMS.iter().map(|p| p.to_string()).collect();
+        let pressure = phrases.len();
+        phrases.extend(PRESSURE_PHRASES.iter().map(|p| p.to_string()));
+        let banned = phrases.len();
+        phrases.extend(lowercase_phrases(&brand.banned_words));
+        Watched {
+            set: PhraseSet::shared(phrases),
+            pressure,
+            banned,
+        }
+    }
+
+    /// Adds what `lower` holds of each kind to the proposal's hits.
+    fn hits(&self, lower: &str, o: &mut Observed) {
+        for i in self.set.found_at(lower) {
+            let Some(p) = self.set.phrase(i) else { continue };
+            let hits = if i < self.pressure {
+                &mut o.discount_hits
+            } else if i < self.banned {
+                &mut o.urgency_hits
+            } else {
+                &mut o.banned_hits
+            };
+            keep_hit(p, hits);
         }
     }
 }
@@ -290,8 +332,10 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
 }
 
 /// A text's terms (see [`terms_of`]). Thousands are hashed for every
-/// card, so with a fast hasher (seeded at random per process, as std's is).
-pub type Terms = std::collections::HashSet<String, foldhash::fast::RandomState>;
+/// card: hashbrown's set with its fast hasher (foldhash, seeded at random
+/// per process as std's is), which can also insert what it did not find
+/// without hashing the term twice.
+pub type Terms = hashbrown::HashSet<String>;
 
 /// Words of two or more letters or digits, and each pair of neighbours
 /// (within one text), of lowercase texts. A term is copied only the first
@@ -299,10 +343,7 @@ pub type Terms = std::collections::HashSet<String, foldhash::fast::RandomState>;
 pub fn terms_of(lowers: &[String]) -> Terms {
     // About as many terms as a sixth of the bytes (a word and a pair per
     // word of five letters and a space): sized once, not grown step by step.
-    let mut out = Terms::with_capacity_and_hasher(
-        lowers.iter().map(String::len).sum::<usize>() / 6,
-        Default::default(),
-    );
+    let mut out = Terms::with_capacity(lowers.iter().map(String::len).sum::<usize>() / 6);
     let mut pair = String::new();
     for lower in lowers {
         let mut prev: Option<&str> = None;
@@ -311,17 +352,13 @@ pub fn terms_of(lowers: &[String]) -> Terms {
             .map(|w| w.trim_matches(|c: char| c == '\'' || c == '\u{2019}'))
             .filter(|w| w.chars().nth(1).is_some())
         {
-            if !out.contains(w) {
-                out.insert(w.to_string());
-            }
+            out.get_or_insert_with(w, str::to_string);
             if let Some(p) = prev {
                 pair.clear();
                 pair.push_str(p);
                 pair.push(' ');
                 pair.push_str(w);
-                if !out.contains(pair.as_str()) {
-                    out.insert(pair.clone());
-                }
+                out.get_or_insert_with(pair.as_str(), str::to_string);
             }
             prev = Some(w);
         }
@@ -408,6 +445,32 @@ mod tests {
             SpendContext::default(),
         );
         assert!(clean.banned_hits.is_empty(), "{:?}", clean.banned_hits);
+    }
+
+    /// One search finds all three kinds: a banned word that is also a
+    /// discount term or a pressure phrase counts as both.
+    #[test]
+    fn a_banned_word_that_is_also_a_discount_or_pressure_phrase_counts_as_both() {
+        let mut b = brand();
+        b.banned_words = vec!["% Off".into(), "Last chance".into(), "cheap".into()];
+        let p = json!({"text": "A cheap throw, 20% off. Last chance!"});
+        let o = observe(&p, &b, SpendContext::default());
+        assert_eq!(o.banned_hits, vec!["% off", "last chance", "cheap"]);
+        assert!(
+            o.discount_hits.contains(&"% off".to_string()),
+            "{:?}",
+            o.discount_hits
+        );
+        assert!(
+            o.urgency_hits.contains(&"last chance".to_string()),
+            "{:?}",
+            o.urgency_hits
+        );
+        assert!(
+            !o.discount_hits.contains(&"cheap".to_string()),
+            "{:?}",
+            o.discount_hits
+        );
     }
 
     #[test]

@@ -17,39 +17,46 @@ pub const GENERIC_CHECKLIST: [&str; 4] = [
 /// `sha256:<hex>` of the proposal's canonical JSON (object keys sorted, no
 /// whitespace), so the same content always has the same digest.
 pub fn digest(proposal: &Value) -> String {
-    let mut canonical = String::new();
+    let mut canonical = Vec::with_capacity(1024);
     write_canonical(proposal, &mut canonical);
-    format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes())))
+    format!("sha256:{}", hex::encode(Sha256::digest(&canonical)))
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+/// Keys and scalars as serde_json writes them compactly (what `Value`'s
+/// `Display` wrote here before), straight into `out`.
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[k], out);
+                write_scalar(k, out);
+                out.push(b':');
+                write_canonical(v, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => write_scalar(other, out),
     }
+}
+
+fn write_scalar<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Writing a string, number, bool or null into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// A proposal's committed external spend: the sum of its items' totals
@@ -258,6 +265,18 @@ mod tests {
         assert_eq!(digest(&a), digest(&b));
         assert_ne!(digest(&a), digest(&c));
         assert!(digest(&a).starts_with("sha256:"));
+    }
+
+    /// Digests are stored with approvals and sent back with decisions: the
+    /// canonical form must not change (escapes, numbers, unicode, nesting).
+    #[test]
+    fn digest_of_a_proposal_is_what_it_has_always_been() {
+        let p = json!([{"title": "Linen “Sheet” Set – 100% \"flax\"\n✨", "n": 3, "x": -1.5, "big": 1e300,
+                        "none": null, "ok": true, "z": {"é": [], "a\u{1}": {}}}]);
+        assert_eq!(
+            digest(&p),
+            "sha256:d85c13235312246b90ca50601463aad7363bb57dc8fdc1141d386d6aee719e6a"
+        );
     }
 
     #[test]
