@@ -2,6 +2,7 @@
 //! voice, personalised to the creator, with the brand's creator offer.
 
 use serde_json::json;
+use std::cell::OnceCell;
 
 use crate::facts;
 use crate::offline::{Ctx, brand_emoji, proof_text};
@@ -86,12 +87,13 @@ fn format_ask(platform: &str) -> &'static str {
     }
 }
 
-/// What drafting reads of a product, once for every creator.
+/// What drafting reads of a product, once for every creator (the
+/// limitation and sentences when first asked for).
 struct Read<'p> {
     product: &'p Product,
     name_words: Vec<String>,
-    limitation: Option<String>,
-    sentences: facts::Sentences,
+    limitation: OnceCell<Option<String>>,
+    sentences: OnceCell<facts::Sentences>,
 }
 
 impl<'p> Read<'p> {
@@ -99,9 +101,19 @@ impl<'p> Read<'p> {
         Read {
             product,
             name_words: significant(&product.name),
-            limitation: facts::limitation(product),
-            sentences: facts::Sentences::of(product),
+            limitation: OnceCell::new(),
+            sentences: OnceCell::new(),
         }
+    }
+
+    fn limitation(&self) -> Option<&str> {
+        self.limitation
+            .get_or_init(|| facts::limitation(self.product))
+            .as_deref()
+    }
+
+    fn sentences(&self) -> &facts::Sentences {
+        self.sentences.get_or_init(|| facts::Sentences::of(self.product))
     }
 }
 
@@ -192,13 +204,13 @@ fn draft(ctx: &mut Ctx<'_>, c: &Creator, products: &[Read<'_>], proven: &[String
     words.extend(significant(&c.niche));
     let limitation = ordered
         .iter()
-        .find_map(|r| r.limitation.as_deref().map(|l| (r.product, l)));
+        .find_map(|r| r.limitation().map(|l| (r.product, l)));
     let detail = ordered
         .first()
         .map(|r| {
             let p = r.product;
             let own = ctx.rules.proven_claims(&[p]);
-            let sentence = r.sentences.best(&words);
+            let sentence = r.sentences().best(&words);
             let same_as_limit = limitation
                 .as_ref()
                 .is_some_and(|(_, l)| l.trim() == sentence.trim());

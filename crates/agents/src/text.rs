@@ -120,8 +120,13 @@ fn each_phrase(text: &str, phrase: &str, mut found: impl FnMut((usize, usize)) -
 #[derive(Debug, Clone)]
 pub struct PhraseSet {
     phrases: Vec<String>,
-    /// `None` when some phrase has no anchor: then every phrase is tried.
+    /// The anchors of the phrases that have one; `None` if none has (or
+    /// the search could not be built): then every phrase is tried.
     anchors: Option<aho_corasick::AhoCorasick>,
+    /// The place in `phrases` of each anchor's phrase.
+    anchored: Vec<usize>,
+    /// The phrases without an anchor: tried on every text.
+    unanchored: Vec<usize>,
 }
 
 impl PhraseSet {
@@ -129,14 +134,51 @@ impl PhraseSet {
     /// (a brand's rules are built once per process, see `BrandRules`).
     pub fn new<'a>(phrases: impl IntoIterator<Item = &'a str>) -> PhraseSet {
         let phrases: Vec<String> = phrases.into_iter().map(|p| p.trim().to_string()).collect();
-        let anchors: Option<Vec<&str>> = phrases.iter().map(|p| anchor(p)).collect();
-        let anchors = anchors.and_then(|a| {
-            aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(a)
-                .ok()
-        });
-        PhraseSet { phrases, anchors }
+        let (mut anchored, mut unanchored, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, p) in phrases.iter().enumerate() {
+            match anchor(p) {
+                Some(run) => {
+                    anchored.push(i);
+                    runs.push(run);
+                }
+                None => unanchored.push(i),
+            }
+        }
+        let anchors = (!runs.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(runs)
+                    .ok()
+            })
+            .flatten();
+        if anchors.is_none() {
+            unanchored = (0..phrases.len()).collect();
+            anchored.clear();
+        }
+        PhraseSet {
+            phrases,
+            anchors,
+            anchored,
+            unanchored,
+        }
+    }
+
+    /// Which phrases may be in `text`: those whose anchor occurs in it, and
+    /// those without one.
+    fn candidates(&self, text: &str) -> Vec<bool> {
+        let mut c = vec![false; self.phrases.len()];
+        for &i in &self.unanchored {
+            c[i] = true;
+        }
+        if let Some(ac) = &self.anchors {
+            for m in ac.find_overlapping_iter(text) {
+                if let Some(&i) = self.anchored.get(m.pattern().as_usize()) {
+                    c[i] = true;
+                }
+            }
+        }
+        c
     }
 
     /// The set of these phrases, built once per process while it is in use:
@@ -172,19 +214,9 @@ impl PhraseSet {
     /// The places in the set (in the order it was given its phrases) of
     /// the phrases found in `text`, in that order.
     pub fn found_at(&self, text: &str) -> Vec<usize> {
-        let candidates: Vec<bool> = match &self.anchors {
-            Some(ac) => {
-                let mut c = vec![false; self.phrases.len()];
-                for m in ac.find_overlapping_iter(text) {
-                    c[m.pattern().as_usize()] = true;
-                }
-                c
-            }
-            None => vec![true; self.phrases.len()],
-        };
         self.phrases
             .iter()
-            .zip(candidates)
+            .zip(self.candidates(text))
             .enumerate()
             .filter(|(_, (p, c))| *c && contains_phrase(text, p))
             .map(|(i, _)| i)
@@ -198,12 +230,13 @@ impl PhraseSet {
 
     /// Whether any phrase of the set is in `text`.
     pub fn any_in(&self, text: &str) -> bool {
-        match &self.anchors {
-            Some(ac) => ac
-                .find_overlapping_iter(text)
-                .any(|m| contains_phrase(text, &self.phrases[m.pattern().as_usize()])),
-            None => self.phrases.iter().any(|p| contains_phrase(text, p)),
-        }
+        let found = |i: &usize| self.phrases.get(*i).is_some_and(|p| contains_phrase(text, p));
+        self.unanchored.iter().any(found)
+            || self.anchors.as_ref().is_some_and(|ac| {
+                ac.find_overlapping_iter(text)
+                    .filter_map(|m| self.anchored.get(m.pattern().as_usize()))
+                    .any(found)
+            })
     }
 }
 
@@ -900,11 +933,15 @@ mod tests {
         let phrases = PHRASES;
         let texts = TEXTS;
         let with_anchors = PhraseSet::new(phrases.iter().copied().filter(|p| anchor(p).is_some()));
-        assert!(with_anchors.anchors.is_some());
-        // "é" has no anchor: that set tries every phrase.
-        let without = PhraseSet::new(phrases);
-        assert!(without.anchors.is_none());
-        for set in [&with_anchors, &without] {
+        assert!(with_anchors.anchors.is_some() && with_anchors.unanchored.is_empty());
+        // "é" and "🌿" have no anchor: they are tried on every text, the
+        // others only where their anchor occurs.
+        let mixed = PhraseSet::new(phrases);
+        assert!(mixed.anchors.is_some());
+        assert_eq!(mixed.unanchored.len(), 2, "{:?}", mixed.unanchored);
+        let unanchored = PhraseSet::new(phrases.iter().copied().filter(|p| anchor(p).is_none()));
+        assert!(unanchored.anchors.is_none());
+        for set in [&with_anchors, &mixed, &unanchored] {
             for t in texts {
                 let each: Vec<&str> = set
                     .phrases
@@ -998,6 +1035,15 @@ mod tests {
     #[test]
     fn emoji_counting_and_limiting() {
         assert_eq!(count_emoji("hi ❤️ there 🌿✨"), 3);
+        // Counting decodes only characters led by a byte of 0xE2 or more
+        // (U+2000 and up): none below may be an emoji or a modifier.
+        for c in '\0'..'\u{2000}' {
+            assert!(
+                !is_emoji(c) && !is_emoji_modifier(c),
+                "{:?} would go uncounted",
+                c
+            );
+        }
         // As reading every character would count them, whatever else is
         // multi-byte (accents, marks, quotes, dashes, CJK, flags, keycaps).
         for s in [

@@ -353,7 +353,12 @@ pub fn overlap(a: &[String], b: &[String]) -> usize {
 
 /// Whether a clause reads as negated ("no …", "don't …", "skip …").
 pub fn is_negated(clause: &str) -> bool {
-    let lower = clause.to_lowercase().replace('\u{2019}', "'");
+    lower_is_negated(&clause.to_lowercase())
+}
+
+/// [`is_negated`] of a clause already in lowercase.
+fn lower_is_negated(lower: &str) -> bool {
+    let lower = lower.replace('\u{2019}', "'");
     lower
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
@@ -392,21 +397,12 @@ pub fn clauses(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A text's clauses, each beside its lowercase: for asking one text about
-/// many words.
-pub struct Clauses(Vec<(String, String)>);
+/// A text's clauses in lowercase: for asking one text about many words.
+pub struct Clauses(Vec<String>);
 
 impl Clauses {
     pub fn of(text: &str) -> Clauses {
-        Clauses(
-            clauses(text)
-                .into_iter()
-                .map(|c| {
-                    let lower = c.to_lowercase();
-                    (c, lower)
-                })
-                .collect(),
-        )
+        Clauses(clauses(text).iter().map(|c| c.to_lowercase()).collect())
     }
 
     /// Whether a clause mentions one of `words` (substring of its
@@ -414,7 +410,7 @@ impl Clauses {
     fn mention(&self, words: &[&str], negated: bool) -> bool {
         self.0
             .iter()
-            .any(|(c, lower)| words.iter().any(|w| lower.contains(w)) && is_negated(c) == negated)
+            .any(|lower| words.iter().any(|w| lower.contains(w)) && lower_is_negated(lower) == negated)
     }
 
     /// See [`mentions_unnegated`].

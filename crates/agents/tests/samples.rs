@@ -871,6 +871,36 @@ fn same_input_same_output_and_briefs_change_it() {
     }
 }
 
+/// What the agents write for the sample briefs (outputs, trails, costs,
+/// assets), pinned by its digest: a change meant to keep their output (a
+/// refactor, a speed-up) keeps it; a change meant to alter it pins anew.
+#[test]
+fn the_agents_output_for_the_samples_is_pinned() {
+    use sha2::{Digest, Sha256};
+    let wss = workspaces();
+    let mut h = Sha256::new();
+    let mut n = 0;
+    for b in briefs() {
+        for (agent, o) in run_all(&wss[&b.workspace], &b.value) {
+            let assets: Vec<(&str, &[u8])> = o
+                .assets
+                .iter()
+                .map(|a| (a.name.as_str(), a.bytes.as_slice()))
+                .collect();
+            let all = json!({"brief": b.file, "agent": agent, "output": o.output, "trail": o.trail,
+                             "cost": o.cost_micros, "assets": assets});
+            h.update(all.to_string().as_bytes());
+            n += 1;
+        }
+    }
+    assert!(n >= 30, "only {n} agent outputs");
+    assert_eq!(
+        hex::encode(h.finalize()),
+        "26e3ff8af93b9539e10d16b4a902889090a35f4c3f0837af1587f314168f340d",
+        "the agents' output for the sample briefs changed: if that is meant, pin the new digest"
+    );
+}
+
 #[test]
 fn a_different_run_id_reseeds() {
     let wss = workspaces();

@@ -332,9 +332,12 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
 }
 
 /// A text's terms (see [`terms_of`]). Thousands are hashed for every
-/// card: hashbrown's set with its fast hasher (foldhash, seeded at random
-/// per process as std's is), which can also insert what it did not find
-/// without hashing the term twice.
+/// card: hashbrown's set with its fast hasher (foldhash), which can also
+/// insert what it did not find without hashing the term twice. Foldhash
+/// is seeded at random per process but, unlike std's SipHash, not built
+/// to resist chosen collisions; terms come from proposal copy (which
+/// people can edit), and a card's terms are bounded by its text (a body is
+/// at most 1 MiB), so the worst case is a slow card, not a stalled server.
 pub type Terms = hashbrown::HashSet<String>;
 
 /// Words of two or more letters or digits, and each pair of neighbours

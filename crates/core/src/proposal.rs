@@ -56,7 +56,8 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
 
 fn write_scalar<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
     // Writing a string, number, bool or null into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
+    let written = serde_json::to_writer(&mut *out, v);
+    debug_assert!(written.is_ok(), "{written:?}");
 }
 
 /// A proposal's committed external spend: the sum of its items' totals
