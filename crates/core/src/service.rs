@@ -1462,7 +1462,7 @@ impl Greenlight {
         let key =
             StepKey::parse(&step.key).map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
         let step_id = StepId::new(&record.run.id, &key);
-        let proposal = proposal_of(record, gate).cloned().ok_or_else(|| {
+        let proposal = proposal_of(record, gate).ok_or_else(|| {
             TaskError::new(
                 task_errors::AGENT_FAILED,
                 format!(
@@ -1471,7 +1471,7 @@ impl Greenlight {
                 ),
             )
         })?;
-        let spend = proposal::spend(&proposal);
+        let spend = proposal::spend(proposal);
         let required_role = gate.policy.as_ref().and_then(|p| {
             let over = match p.when_spend_over_usd {
                 None => true,
@@ -1481,7 +1481,7 @@ impl Greenlight {
             };
             over.then(|| p.required_role.clone())
         });
-        let summary = proposal::summary(&gate.target_output_field, &proposal);
+        let summary = proposal::summary(&gate.target_output_field, proposal);
         // A retried gate task finds its approval already open: the suggestion
         // stays the one the card showed (and the history will record).
         let existing = self.d.store.get_approval(&step_id).await.map_err(retryable)?;
@@ -1492,7 +1492,7 @@ impl Greenlight {
                     &record.run,
                     step,
                     &gate.target_output_field,
-                    &proposal,
+                    proposal,
                     spend.map(|(t, _)| t),
                 )
                 .await
@@ -1514,7 +1514,7 @@ impl Greenlight {
             proposed_spend: spend.map(|(t, _)| t),
             proposed_daily: spend.and_then(|(_, d)| d),
             required_role: required_role.clone(),
-            proposal_digest: proposal::digest(&proposal),
+            proposal_digest: proposal::digest(proposal),
             run_title: record
                 .run
                 .brief
