@@ -23,6 +23,11 @@ fn err(field: &str, message: impl Into<String>) -> BriefError {
 /// schema says fewer.
 pub const MAX_STRING_CHARS: usize = 4000;
 
+/// The most bytes a brief may take as JSON, whatever its schema allows
+/// field by field: every agent's prompt and trail carries it, and a run's
+/// record keeps it whole (an item of DynamoDB holds at most 400 KB).
+pub const MAX_BRIEF_BYTES: usize = 64 * 1024;
+
 /// Checks types and bounds. Product ids and run ids are checked against the
 /// workspace by the caller; see [`BriefType::ProductIds`] and [`BriefType::RunId`].
 pub fn check_brief(
@@ -49,6 +54,13 @@ pub fn check_brief(
             None | Some(Value::Null) => {}
             Some(v) => check_field(name, field, v)?,
         }
+    }
+    let bytes = serde_json::to_vec(map).map_or(usize::MAX, |b| b.len());
+    if bytes > MAX_BRIEF_BYTES {
+        return Err(err(
+            "",
+            format!("is {bytes} bytes of JSON; a brief may take at most {MAX_BRIEF_BYTES}"),
+        ));
     }
     Ok(map.clone())
 }
@@ -116,4 +128,31 @@ fn check_field(name: &str, f: &BriefField, v: &Value) -> Result<(), BriefError> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text_field(max_length: usize) -> BriefField {
+        serde_json::from_value(json!({"type": "string", "max_length": max_length})).unwrap()
+    }
+
+    /// A schema may allow long fields; the brief as a whole stays bounded.
+    #[test]
+    fn a_brief_over_its_byte_limit_is_refused_whatever_its_fields_allow() {
+        let schema = BTreeMap::from([
+            ("title".to_string(), text_field(200)),
+            ("story".to_string(), text_field(1_000_000)),
+        ]);
+        let at_limit = "x".repeat(MAX_BRIEF_BYTES - r#"{"story":"","title":"t"}"#.len());
+        let fits = json!({"title": "t", "story": at_limit});
+        assert_eq!(serde_json::to_vec(&fits).unwrap().len(), MAX_BRIEF_BYTES);
+        assert!(check_brief(&schema, &fits).is_ok());
+        let over = json!({"title": "t", "story": format!("{at_limit}x")});
+        let e = check_brief(&schema, &over).expect_err("one byte over");
+        assert_eq!(e.field, "");
+        assert!(e.message.contains(&format!("{}", MAX_BRIEF_BYTES + 1)), "{e}");
+    }
 }

@@ -9,7 +9,7 @@ pub mod compile;
 mod model;
 mod validate;
 
-pub use brief::{BriefError, MAX_STRING_CHARS, check_brief};
+pub use brief::{BriefError, MAX_BRIEF_BYTES, MAX_STRING_CHARS, check_brief};
 pub use compile::{all_function_placeholders, asl_text, compile, errors, function_placeholder, state_name};
 pub use model::*;
 pub use validate::{Problem, RecipeError, parse_recipe, validate};
