@@ -3,11 +3,12 @@
 
 use serde_json::{Value, json};
 
-use crate::facts::{self, category_noun, colour_word};
+use crate::facts::{self, category_noun};
 use crate::offline::{Ctx, proof_text};
 use crate::rules::product_proves;
 use crate::text::{char_len, fit_paragraphs, fit_words, sentence_segments, title_case};
 use crate::types::{AgentError, AgentInput, AgentOutput, Product, ShopListing};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Angle {
@@ -69,9 +70,10 @@ pub fn run(input: &AgentInput<'_>) -> Result<AgentOutput, AgentError> {
         angles.truncate(3);
 
         let proven = ctx.rules.proven_claims(&[p]);
+        let mut bullets = Bullets::of(&ctx, p, &proven);
         let options: Vec<Value> = angles
             .iter()
-            .map(|&a| listing_option(&mut ctx, p, a, &proven))
+            .map(|&a| listing_option(&mut ctx, p, a, &proven, &mut bullets))
             .collect();
         variants.push(json!({"product_id": p.id, "product_name": p.name, "options": options}));
 
@@ -162,12 +164,18 @@ fn current_listings_block(ctx: &Ctx<'_>, products: &[&Product]) -> String {
     s
 }
 
-fn listing_option(ctx: &mut Ctx<'_>, p: &Product, angle: Angle, proven: &[String]) -> Value {
+fn listing_option(
+    ctx: &mut Ctx<'_>,
+    p: &Product,
+    angle: Angle,
+    proven: &[String],
+    bullets: &mut Bullets,
+) -> Value {
     let limits = &ctx.brand.shop;
     let title = build_title(ctx, p, angle, proven, limits.title_max_chars);
     // Shops show a handful of bullets; a limit past fifty is a data error.
     let n = limits.bullets_per_listing.min(MAX_BULLETS);
-    let bullets = build_bullets(ctx, p, angle, proven, n, limits.bullet_max_chars);
+    let bullets = build_bullets(ctx, p, angle, proven, n, limits.bullet_max_chars, bullets);
     let description = build_description(ctx, p, angle, proven, limits.description_max_chars);
     json!({"angle": angle.label(), "title": title, "bullets": bullets, "description": description})
 }
@@ -198,7 +206,7 @@ pub fn build_title(ctx: &mut Ctx<'_>, p: &Product, angle: Angle, proven: &[Strin
                 .and_then(|(_, v)| v.as_array().map(Vec::len))
                 .unwrap_or(0);
             if n > 1 {
-                q.push(format!("{n} {}", colour_word(ctx.brand)));
+                q.push(format!("{n} {}", ctx.colour_word()));
             }
         }
         Angle::Everyday => {
@@ -284,13 +292,13 @@ enum Kind {
     Brand,
 }
 
-fn bullet_pool(ctx: &mut Ctx<'_>, p: &Product, proven: &[String]) -> Vec<(Kind, String)> {
+fn bullet_pool(ctx: &Ctx<'_>, p: &Product, proven: &[String]) -> Vec<(Kind, String)> {
     let mut pool: Vec<(Kind, String)> = Vec::new();
     if let Some(m) = facts::material(p) {
         pool.push((Kind::Material, format!("Material: {m}")));
     }
     if let Some(c) = facts::colors(p) {
-        pool.push((Kind::Colors, format!("{}: {c}", colour_word(ctx.brand))));
+        pool.push((Kind::Colors, format!("{}: {c}", ctx.colour_word())));
     }
     if let Some(s) = facts::sizes(p) {
         pool.push((Kind::Sizes, format!("Sizes: {s}")));
@@ -350,6 +358,22 @@ fn bullet_pool(ctx: &mut Ctx<'_>, p: &Product, proven: &[String]) -> Vec<(Kind, 
     pool
 }
 
+/// A product's bullet pool and the cleaned texts of it, for all its options.
+struct Bullets {
+    pool: Vec<(Kind, String)>,
+    /// Each text cleaned for the product's proven claims, once.
+    cleaned: HashMap<String, String>,
+}
+
+impl Bullets {
+    fn of(ctx: &Ctx<'_>, p: &Product, proven: &[String]) -> Bullets {
+        Bullets {
+            pool: bullet_pool(ctx, p, proven),
+            cleaned: HashMap::new(),
+        }
+    }
+}
+
 fn build_bullets(
     ctx: &mut Ctx<'_>,
     p: &Product,
@@ -357,6 +381,7 @@ fn build_bullets(
     proven: &[String],
     n: usize,
     max: usize,
+    bullets: &mut Bullets,
 ) -> Vec<String> {
     use Kind::*;
     let order: &[Kind] = match angle {
@@ -368,12 +393,12 @@ fn build_bullets(
         Angle::Care => &[Care, Material, Proof, Detail, Sizes, Returns, Colors],
         Angle::Season => &[Season, Lead, Colors, Material, Sizes, Shipping, Proof],
     };
-    let pool = bullet_pool(ctx, p, proven);
+    let Bullets { pool, cleaned } = bullets;
     let mut ordered: Vec<&String> = Vec::new();
     for k in order {
         ordered.extend(pool.iter().filter(|(kind, _)| kind == k).map(|(_, t)| t));
     }
-    for (_, t) in &pool {
+    for (_, t) in pool.iter() {
         if !ordered.contains(&t) {
             ordered.push(t);
         }
@@ -383,9 +408,12 @@ fn build_bullets(
         if out.len() == n {
             break;
         }
-        let cleaned = fit_words(&ctx.rules.clean_plain(t, proven), max);
-        if char_len(&cleaned) >= 8.min(max) && !out.iter().any(|o| o.eq_ignore_ascii_case(&cleaned)) {
-            out.push(cleaned);
+        if !cleaned.contains_key(t.as_str()) {
+            cleaned.insert(t.clone(), ctx.rules.clean_plain(t, proven));
+        }
+        let fitted = fit_words(cleaned.get(t.as_str()).map_or("", String::as_str), max);
+        if char_len(&fitted) >= 8.min(max) && !out.iter().any(|o| o.eq_ignore_ascii_case(&fitted)) {
+            out.push(fitted);
         }
     }
     // Data this thin is rare; fill from plain facts, still true.
@@ -457,7 +485,7 @@ fn build_description(ctx: &mut Ctx<'_>, p: &Product, angle: Angle, proven: &[Str
         details.push(format!("Material: {m}."));
     }
     if let Some(c) = facts::colors(p) {
-        details.push(format!("{}: {c}.", colour_word(ctx.brand)));
+        details.push(format!("{}: {c}.", ctx.colour_word()));
     }
     if let Some(s) = facts::sizes(p) {
         details.push(format!("Sizes: {s}."));

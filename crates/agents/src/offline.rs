@@ -464,6 +464,8 @@ pub struct Ctx<'a> {
     pub seed_hex: String,
     /// The brief's significant words, read once when first asked for.
     brief_words: std::cell::OnceCell<Vec<String>>,
+    /// "Colours" or "Colors", as the brand writes (see [`crate::facts::colour_word`]).
+    colour_word: std::cell::OnceCell<&'static str>,
     trail: Vec<Value>,
     cost_micros: i64,
     assets: Vec<Asset>,
@@ -484,6 +486,7 @@ impl<'a> Ctx<'a> {
             rng: Rng::from_digest(&digest),
             seed_hex,
             brief_words: std::cell::OnceCell::new(),
+            colour_word: std::cell::OnceCell::new(),
             trail: Vec::new(),
             cost_micros: 0,
             assets: Vec::new(),
@@ -493,6 +496,12 @@ impl<'a> Ctx<'a> {
     /// The brief's significant words (see [`Brief::words`]).
     pub fn brief_words(&self) -> &[String] {
         self.brief_words.get_or_init(|| self.brief.words())
+    }
+
+    /// The brand's word for colours, read once per step.
+    pub fn colour_word(&self) -> &'static str {
+        self.colour_word
+            .get_or_init(|| crate::facts::colour_word(self.brand))
     }
 
     pub fn asset_url(&self, name: &str) -> String {
