@@ -177,7 +177,8 @@ pub trait Store: Send + Sync {
     /// A number that changes whenever `put_workspace` writes the workspace,
     /// read without its data, so the services can keep its brand data parsed
     /// between calls. `None` if the workspace does not exist, or if the
-    /// adapter has no cheap way to tell (then it is read in full each time).
+    /// adapter cannot tell cheaply and surely which write it is at (then it
+    /// is read in full each time).
     async fn workspace_revision(&self, _id: &WorkspaceId) -> StoreResult<Option<u64>> {
         Ok(None)
     }

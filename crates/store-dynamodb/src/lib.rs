@@ -630,14 +630,15 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        // A workspace written before revisions were counted reads as 0.
-        Ok(out
-            .item
-            .map(|item| match item.get("revision") {
-                Some(_) => get_n(&item, "revision").map(|r| r as u64),
-                None => Ok(0),
-            })
-            .transpose()?)
+        // An item without a revision was last written by a version that did
+        // not count them (before revisions, or an old function's PutItem
+        // during a rolling deploy): its writes cannot be told apart, so no
+        // revision is given and the workspace is read in full each time,
+        // until this version writes it again.
+        match out.item {
+            Some(item) if item.contains_key("revision") => Ok(Some(get_n(&item, "revision")? as u64)),
+            _ => Ok(None),
+        }
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Res<Option<Workspace>> {
