@@ -44,6 +44,16 @@ async fn a_workspace_written_without_a_revision_is_never_cached_by_one() {
     put_as_earlier_version("2000000").await.expect("put again");
     assert_eq!(store.workspace_revision(&id).await.unwrap(), None);
     store.put_workspace(&ws).await.unwrap();
-    let counted = store.workspace_revision(&id).await.unwrap();
-    assert!(counted.is_some(), "this version's write counts: {counted:?}");
+    let first = store.workspace_revision(&id).await.unwrap();
+    assert!(
+        first.is_some(),
+        "this version's write gives a revision: {first:?}"
+    );
+    // Dropped by an earlier version's write, a revision never comes back
+    // to one a function may have cached.
+    put_as_earlier_version("3000000").await.expect("put over it");
+    assert_eq!(store.workspace_revision(&id).await.unwrap(), None);
+    store.put_workspace(&ws).await.unwrap();
+    let second = store.workspace_revision(&id).await.unwrap();
+    assert!(second.is_some() && second != first, "{first:?} then {second:?}");
 }

@@ -85,10 +85,19 @@ impl Brands {
         id: &WorkspaceId,
     ) -> Result<Arc<LoadedWorkspace>, LoadError> {
         let revision = store.workspace_revision(id).await?;
-        if let Some(r) = revision
-            && let Some(hit) = self.cached(id, r)
-        {
-            return Ok(hit);
+        match revision {
+            Some(r) => {
+                if let Some(hit) = self.cached(id, r) {
+                    return Ok(hit);
+                }
+            }
+            // No revision to trust: nothing kept from before may be used
+            // once one is given again.
+            None => {
+                if let Ok(mut cache) = self.cache.lock() {
+                    cache.remove(id);
+                }
+            }
         }
         let ws = store.get_workspace(id).await?.ok_or(LoadError::Missing)?;
         let loaded = Arc::new(LoadedWorkspace::parse(ws));

@@ -424,7 +424,8 @@ impl Greenlight {
         let recipe = &loaded.recipe;
         let rerun = req.rerun_of.is_some();
         let brief = check_brief(&recipe.brief, &brief).map_err(|e| {
-            let message = if rerun && e.field == "notes" {
+            // The whole brief's size too: on a re-run, the notes are most of what grew.
+            let message = if rerun && (e.field == "notes" || e.field.is_empty()) {
                 format!("{} (a re-run's notes are the old brief's notes, the rejection reasons and your `notes` together)", e.message)
             } else {
                 e.message

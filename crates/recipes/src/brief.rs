@@ -59,7 +59,7 @@ pub fn check_brief(
     if bytes > MAX_BRIEF_BYTES {
         return Err(err(
             "",
-            format!("is {bytes} bytes of JSON; a brief may take at most {MAX_BRIEF_BYTES}"),
+            format!("is {bytes} bytes as JSON; a brief may take at most {MAX_BRIEF_BYTES} bytes (64 KiB)"),
         ));
     }
     Ok(map.clone())

@@ -598,19 +598,26 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn put_workspace(&self, ws: &Workspace) -> Res<()> {
-        // An update rather than a put, so the revision counts every write.
+        // Every write gets a revision at random rather than the next count:
+        // an earlier version's PutItem drops the attribute, and a count
+        // started again would come back to a revision some function still
+        // has the old data cached under.
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StoreError::Unavailable(format!("no randomness for a workspace revision: {e}")))?;
+        let revision = (u64::from_le_bytes(bytes) >> 2) as i64;
         self.client
             .update_item()
             .table_name(&self.table)
             .key("PK", s(ws_pk(&ws.id)))
             .key("SK", s("META"))
-            .update_expression("SET #name = :name, spend_cap = :cap, #data = :data ADD revision :one")
+            .update_expression("SET #name = :name, spend_cap = :cap, #data = :data, revision = :revision")
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#data", "data")
             .expression_attribute_values(":name", s(&ws.name))
             .expression_attribute_values(":cap", n(ws.spend_cap.micros()))
             .expression_attribute_values(":data", s(ws.data.to_string()))
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":revision", n(revision))
             .send()
             .await
             .map_err(unavailable)?;
