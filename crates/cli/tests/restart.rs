@@ -107,3 +107,71 @@ fn a_run_waiting_at_its_gates_survives_sigkill_and_completes_after_restart() {
         "a step succeeded twice: {succeeded:?}"
     );
 }
+
+/// A second process on the same data directory would run a second engine
+/// over the same journal: it refuses to start, naming the one that has it,
+/// and changes nothing; once that one is killed, the directory is free.
+#[test]
+fn a_second_process_on_the_same_data_directory_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+    let (status, started) = post(
+        &server.url,
+        "/api/runs",
+        json!({"workflow": "campaign-launch", "brief": brief("demo-campaign-launch-spring-linen")}),
+    );
+    assert_eq!(status, 201, "{started}");
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    wait_for("four gates", || {
+        let r = get(&server.url, &format!("/api/runs/{run_id}"));
+        (waiting(&r).len() == 4).then_some(r)
+    });
+
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .env_remove("ANTHROPIC_API_KEY")
+        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .arg("--samples")
+        .arg(samples())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the second greenlight dev runs");
+    // It must stop by itself; one that keeps serving is killed and fails the test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            second.kill().unwrap();
+            second.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the second process started ({status:?}): {stderr}"
+    );
+    let expected = format!(
+        "the data directory {} is in use by another Greenlight (process {})",
+        data.path().display(),
+        server.child.id()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    // The first still has its run, waiting at the same gates.
+    let run = get(&server.url, &format!("/api/runs/{run_id}"));
+    assert_eq!(run["status"], "running", "{run:#}");
+    assert_eq!(waiting(&run).len(), 4, "{run:#}");
+
+    let mut server = server;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+    drop(server);
+    let server = start_server(data.path());
+    let run = get(&server.url, &format!("/api/runs/{run_id}"));
+    assert_eq!(waiting(&run).len(), 4, "{run:#}");
+}

@@ -141,6 +141,8 @@ pub struct Local {
     pub store: SqliteStore,
     api: greenlight_api::Options,
     resumer: tokio::task::JoinHandle<()>,
+    /// Held while this runtime lives: one process per data directory.
+    _lock: std::fs::File,
 }
 
 impl Drop for Local {
@@ -154,6 +156,7 @@ impl Local {
     pub async fn start(opts: Options) -> anyhow::Result<Local> {
         std::fs::create_dir_all(&opts.data_dir)
             .with_context(|| format!("creating the data directory {}", opts.data_dir.display()))?;
+        let lock = lock_data_dir(&opts.data_dir)?;
         let db = opts.data_dir.join("greenlight.sqlite3");
         let store = SqliteStore::open(&db).with_context(|| format!("opening {}", db.display()))?;
 
@@ -237,6 +240,7 @@ impl Local {
                 dashboard_dir: opts.dashboard_dir.clone(),
             },
             resumer,
+            _lock: lock,
         })
     }
 
@@ -323,6 +327,50 @@ async fn resumer_loop(app: Arc<Greenlight>, notify: Arc<Notify>) {
 }
 
 /// The default data directory: `.greenlight/` under the current directory.
+/// The name of the file whose lock says a process runs a data directory.
+pub const LOCK_FILE: &str = "greenlight.lock";
+
+/// Takes the data directory for this process, or says which process has it.
+/// Two engines over one journal would each resume the other's executions,
+/// and a decision taken through one could never reach a gate the other
+/// holds. The lock is the operating system's: it goes with the process,
+/// however the process ends.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| writeln!(file, "{}", std::process::id()))
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                pid if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => {
+                    format!(" (process {pid})")
+                }
+                _ => String::new(),
+            };
+            anyhow::bail!(
+                "the data directory {} is in use by another Greenlight{holder}: stop that one, or give this one another --data-dir",
+                dir.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
 pub fn default_data_dir() -> PathBuf {
     Path::new(".greenlight").to_path_buf()
 }
