@@ -370,7 +370,7 @@ async fn a_rejection_on_aws_fails_the_run_and_the_execution() {
         .await
         .unwrap();
     assert_eq!(
-        resp.run_error.as_deref(),
+        resp.run_error.flatten().as_deref(),
         Some("Rejected at Listings: too salesy")
     );
     app.resume_pending().await.unwrap();

@@ -182,6 +182,25 @@ async fn an_idempotency_key_replays_the_first_response() {
         headers["location"].to_str().unwrap(),
         format!("/api/runs/{}", ids[0])
     );
+    // The same JSON with its keys in another order and other spacing is
+    // the same request.
+    let reordered = format!(
+        "{{ \"brief\" : {},\n  \"workflow\":\"campaign-launch\" }}",
+        start["brief"]
+    );
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/runs"))
+        .bearer_auth(ALICE)
+        .header("Idempotency-Key", "launch-1")
+        .header("content-type", "application/json")
+        .body(reordered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    assert_eq!(resp.headers()["idempotency-replayed"], "true");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["run_id"], ids[0]);
     let (_, runs) = app.get(ALICE, "/api/runs").await;
     assert_eq!(
         runs["runs"].as_array().unwrap().len(),
@@ -259,6 +278,24 @@ async fn a_stale_digest_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "stale_proposal");
+    // Something that is not a digest at all is a 400 naming the field.
+    for garbage in ["garbage", "sha256:XYZ", &format!("sha256:{}", "A".repeat(64))] {
+        let (status, body) = app
+            .post(
+                ALICE,
+                &format!("/api/dashboard/approvals/{gate}/approve"),
+                json!({"proposal_digest": garbage}),
+            )
+            .await;
+        assert_eq!(status, 400, "{garbage}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("proposal_digest: "),
+            "{body}"
+        );
+    }
     let (_, card) = app.get(ALICE, &format!("/api/dashboard/approvals/{gate}")).await;
     assert_eq!(card["status"], "waiting_for_approval");
     let (_, month) = app.get(ALICE, &format!("/api/dashboard/approvals/{gate}")).await;

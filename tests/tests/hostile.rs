@@ -257,6 +257,48 @@ async fn every_kind_of_bad_request_is_a_4xx_json_error_and_changes_nothing() {
     assert_eq!(snapshot(&app).await, before, "a bad request changed something");
 }
 
+/// A value of the wrong type is a 400 that names its field, on every body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_type_in_a_body_names_its_field() {
+    let app = TestApp::spawn().await;
+    let (_, run) = app.launch(ALICE, "demo-campaign-launch-spring-linen").await;
+    let gate = step_id(&run, "publish_gate");
+    let approve = format!("/api/dashboard/approvals/{gate}/approve");
+    let reject = format!("/api/dashboard/approvals/{gate}/reject");
+    let before = snapshot(&app).await;
+    let start = |extra: Value| {
+        let mut b =
+            json!({"workflow": "campaign-launch", "brief": brief("demo-campaign-launch-spring-linen")});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    let cases = [
+        (approve.as_str(), json!({"comment": 5}), "comment: "),
+        (
+            approve.as_str(),
+            json!({"proposal_digest": 5}),
+            "proposal_digest: ",
+        ),
+        (reject.as_str(), json!({"feedback": ["a"]}), "feedback: "),
+        ("/api/runs", json!({"workflow": 5, "brief": {}}), "workflow: "),
+        ("/api/runs", start(json!({"rerun_of": 5})), "rerun_of: "),
+        ("/api/runs", start(json!({"notes": 5})), "notes: "),
+        ("/api/session", json!({"token": 5}), "token: "),
+    ];
+    for (path, body, named) in cases {
+        let (status, answer) = app
+            .request(Method::POST, path, Some(ALICE), Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{path} {body}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(named), "{path} {body}: {message}");
+    }
+    assert_eq!(snapshot(&app).await, before, "a bad request changed something");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markup_and_sql_are_kept_as_data_and_escaped_where_rendered() {
     let app = TestApp::spawn().await;

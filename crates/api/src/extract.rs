@@ -109,9 +109,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 "the body must be a JSON object",
             ));
         }
-        serde_json::from_value(value)
+        // The error names the field it is about (`comment`, `edited_proposal.0.title`).
+        serde_path_to_error::deserialize(value)
             .map(JsonBody)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("body: {e}")))
+            .map_err(|e| {
+                let field = match e.path().to_string() {
+                    p if p == "." => "body".to_string(),
+                    p => p,
+                };
+                ApiError::invalid(&field, &e.into_inner().to_string())
+            })
     }
 }
 

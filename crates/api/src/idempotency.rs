@@ -2,7 +2,9 @@
 //! same member with the same key gets the earlier response again, and does
 //! nothing twice. Only successful responses are kept (for 24 hours): a
 //! refused request changed nothing, so repeating it is safe and answers
-//! what stands now. The same key on a different request is refused.
+//! what stands now. The same key on a different request is refused; the
+//! same JSON with its keys in another order or other spacing is the same
+//! request.
 
 use crate::extract::Caller;
 use crate::{ApiError, AppState, MAX_BODY_BYTES};
@@ -22,6 +24,42 @@ const KEEP_HOURS: i64 = 24;
 
 fn invalid(message: &str) -> Response {
     ApiError::invalid("Idempotency-Key", message).into_response()
+}
+
+/// What makes two requests the same: method, path and body, the body as
+/// JSON means it (keys in any order, any spacing, `{}` for an empty body);
+/// a body that is not JSON, byte for byte.
+fn fingerprint(parts: &axum::http::request::Parts, body: &[u8]) -> String {
+    let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    match serde_json::from_slice::<serde_json::Value>(text) {
+        Ok(json) => {
+            let canonical = greenlight_core::proposal::digest(&json);
+            let mut hasher = Sha256::new();
+            hasher.update(b"json ");
+            hasher.update(parts.method.as_str());
+            hasher.update(b" ");
+            hasher.update(parts.uri.path().as_bytes());
+            hasher.update(b"\n");
+            hasher.update(canonical.as_bytes());
+            hex::encode(hasher.finalize())
+        }
+        Err(_) => raw_fingerprint(parts, body),
+    }
+}
+
+/// The body byte for byte (and how earlier versions fingerprinted every request).
+fn raw_fingerprint(parts: &axum::http::request::Parts, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(b" ");
+    hasher.update(parts.uri.path().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hex::encode(hasher.finalize())
 }
 
 pub async fn layer(State(app): State<AppState>, req: Request, next: Next) -> Response {
@@ -53,13 +91,8 @@ pub async fn layer(State(app): State<AppState>, req: Request, next: Next) -> Res
             .into_response();
         }
     };
-    let mut hasher = Sha256::new();
-    hasher.update(parts.method.as_str());
-    hasher.update(b" ");
-    hasher.update(parts.uri.path().as_bytes());
-    hasher.update(b"\n");
-    hasher.update(&bytes);
-    let fingerprint = hex::encode(hasher.finalize());
+    let fingerprint = fingerprint(&parts, &bytes);
+    let raw = raw_fingerprint(&parts, &bytes);
     let store = app.store();
     let now = app.now();
 
@@ -68,6 +101,8 @@ pub async fn layer(State(app): State<AppState>, req: Request, next: Next) -> Res
         .await
     {
         Ok(Some(kept)) if kept.fingerprint == fingerprint => return replay(&kept),
+        // Kept by an earlier version, which fingerprinted the bytes as sent.
+        Ok(Some(kept)) if kept.fingerprint == raw => return replay(&kept),
         Ok(Some(_)) => {
             return invalid("was used for a different request; send a new key for a new request");
         }
@@ -109,7 +144,9 @@ pub async fn layer(State(app): State<AppState>, req: Request, next: Next) -> Res
     };
     match store.keep_response(&kept, now).await {
         // A concurrent twin finished first: answer what it answered.
-        Ok(standing) if standing != kept && standing.fingerprint == kept.fingerprint => replay(&standing),
+        Ok(standing) if standing != kept && [&kept.fingerprint, &raw].contains(&&standing.fingerprint) => {
+            replay(&standing)
+        }
         Ok(_) => Response::from_parts(resp_parts, Body::from(resp_bytes)),
         Err(e) => {
             // The request took effect; only its replay could not be kept.

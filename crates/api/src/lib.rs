@@ -198,7 +198,7 @@ async fn list_approvals(
 
 #[utoipa::path(get, path = "/api/dashboard/approvals/{step_id}", tag = "approvals",
     params(("step_id" = String, Path, description = "The gate's step id")),
-    responses((status = 200, description = "The Review card", body = Card), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
+    responses((status = 200, description = "The Review card", body = Card), (status = 401, description = "No valid token or session", body = ErrorBody), (status = 404, description = "Not found in the caller's workspace", body = ErrorBody), (status = 409, description = "not_pending: the run has not reached this gate yet", body = ErrorBody), (status = 503, description = "A dependency is unavailable; retry", body = ErrorBody)))]
 async fn card(
     State(app): State<AppState>,
     Caller(member): Caller,

@@ -323,17 +323,42 @@ pub const FIXED_IN_EDITS: [&str; 11] = [
 /// keys (none added, none missing), lists no longer, each element shaped
 /// like the original's, text non-blank where the original's was, the
 /// [`FIXED_IN_EDITS`] fields unchanged, no number higher than it was, each
-/// campaign's `total_usd` its daily budget × days, and not more than twice
-/// the original's size. The error names the field: `post_caption.hashtags[2]`.
+/// campaign's `total_usd` its daily budget × days, whole numbers whole and
+/// amounts in whole cents where the original's were, and not more than
+/// twice the original's size (or 1 KiB more, for a short one). The error names the field: `post_caption.hashtags[2]`.
 pub fn check_edit(field: &str, original: &Value, edited: &Value) -> Result<(), String> {
     let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or(usize::MAX);
     let (was, is) = (size(original), size(edited));
-    if is > was.saturating_mul(2).saturating_add(4096) {
+    // Twice the size, or 1 KiB more where that is more (a short caption
+    // may be reworded at greater length).
+    let most = was.saturating_mul(2).max(was.saturating_add(1024));
+    if is > most {
         return Err(format!(
-            "{field} is {is} bytes, against the proposal's {was}: an edit trims and rewords, it does not grow"
+            "{field} is {is} bytes, against the proposal's {was} (at most {most}): an edit trims and rewords, it does not grow"
         ));
     }
     check_shape(field, original, edited)
+}
+
+/// A count (`days`, …) stays a whole number if it was one.
+fn check_whole(path: &str, original: &Value, edited: &Value) -> Result<(), String> {
+    match (original, edited.as_f64()) {
+        (Value::Number(o), Some(x)) if (o.is_i64() || o.is_u64()) && x.fract() != 0.0 => {
+            Err(format!("{path} must be a whole number, as it was, not {x}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An amount of money stays in whole cents if it was.
+fn check_cents(path: &str, original: &Value, edited: &Value) -> Result<(), String> {
+    let cents = |x: f64| ((x * 100.0).round() - x * 100.0).abs() < 1e-6;
+    match (original.as_f64(), edited.as_f64()) {
+        (Some(was), Some(x)) if cents(was) && !cents(x) => {
+            Err(format!("{path} must be in whole cents, not {x}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -363,6 +388,11 @@ fn check_shape(path: &str, original: &Value, edited: &Value) -> Result<(), Strin
                     ));
                 }
                 check_shape(&format!("{path}.{k}"), ov, &e[k])?;
+                if k.ends_with("_usd") {
+                    check_cents(&format!("{path}.{k}"), ov, &e[k])?;
+                } else {
+                    check_whole(&format!("{path}.{k}"), ov, &e[k])?;
+                }
             }
             let num = |k: &str| e.get(k).and_then(Value::as_f64);
             if let (Some(daily), Some(days), Some(total)) =
@@ -503,5 +533,42 @@ mod edit_tests {
                 .unwrap_err()
                 .contains("does not grow")
         );
+    }
+
+    #[test]
+    fn an_edit_keeps_counts_whole_and_money_in_cents() {
+        let o = json!([{"name": "Spring", "daily_budget_usd": 55, "days": 7, "total_usd": 385}]);
+        // Money may go to any cent, though the original was a whole dollar.
+        let cents = json!([{"name": "Spring", "daily_budget_usd": 40.5, "days": 7, "total_usd": 283.5}]);
+        assert_eq!(check_edit("campaigns", &o, &cents), Ok(()));
+        let half_day = json!([{"name": "Spring", "daily_budget_usd": 24, "days": 1.5, "total_usd": 36}]);
+        assert_eq!(
+            check_edit("campaigns", &o, &half_day),
+            Err("campaigns[0].days must be a whole number, as it was, not 1.5".into())
+        );
+        let whole = json!([{"name": "Spring", "daily_budget_usd": 24, "days": 2.0, "total_usd": 48}]);
+        assert_eq!(check_edit("campaigns", &o, &whole), Ok(()));
+        let tenth_cent =
+            json!([{"name": "Spring", "daily_budget_usd": 1.001, "days": 3, "total_usd": 3.003}]);
+        assert_eq!(
+            check_edit("campaigns", &o, &tenth_cent),
+            Err("campaigns[0].daily_budget_usd must be in whole cents, not 1.001".into())
+        );
+    }
+
+    #[test]
+    fn an_edit_grows_to_twice_the_size_or_1_kib_more_and_no_further() {
+        let o = json!({"text": "x".repeat(600)});
+        let was = serde_json::to_string(&o).unwrap().len();
+        let sized = |n: usize| json!({"text": "y".repeat(n - (was - 600))});
+        // 1 KiB more is more than twice here.
+        assert_eq!(check_edit("c", &o, &sized(was + 1024)), Ok(()));
+        let over = check_edit("c", &o, &sized(was + 1025)).unwrap_err();
+        assert!(over.contains(&format!("(at most {})", was + 1024)), "{over}");
+        let o = json!({"text": "x".repeat(5000)});
+        let was = serde_json::to_string(&o).unwrap().len();
+        let sized = |n: usize| json!({"text": "y".repeat(n - (was - 5000))});
+        assert_eq!(check_edit("c", &o, &sized(2 * was)), Ok(()));
+        assert!(check_edit("c", &o, &sized(2 * was + 1)).is_err());
     }
 }

@@ -753,6 +753,28 @@ impl Greenlight {
             .flat_map(|s| s.trail.iter().cloned())
             .collect();
         let (_, remaining) = self.remaining_cap(&member.workspace_id, self.now()).await?;
+        let approved_edit = step
+            .output
+            .as_ref()
+            .and_then(|o| o.get("edited_proposal"))
+            .cloned();
+        // Approved with an edit, the edit is what was committed (and what
+        // the spend cap was charged); the summary says what it commits.
+        let (summary, proposed_spend, proposed_daily) = match &approved_edit {
+            Some(edit) => {
+                let spend = proposal::spend(edit);
+                (
+                    proposal::summary(&gate_def.target_output_field, edit),
+                    spend.map(|(t, _)| t),
+                    spend.and_then(|(_, d)| d),
+                )
+            }
+            None => (
+                approval.summary.clone(),
+                approval.proposed_spend,
+                approval.proposed_daily,
+            ),
+        };
         Ok(Card {
             step_id: id.to_string(),
             run_id: record.run.id.to_string(),
@@ -767,9 +789,9 @@ impl Greenlight {
             upstream_step_key: gate_def.upstream_step_key.clone(),
             reasoning_trail: trail,
             checklist: checklist(&gate_def.checklist),
-            summary: approval.summary.clone(),
-            proposed_spend_usd: approval.proposed_spend.map(Money::usd),
-            proposed_daily_usd: approval.proposed_daily.map(Money::usd),
+            summary,
+            proposed_spend_usd: proposed_spend.map(Money::usd),
+            proposed_daily_usd: proposed_daily.map(Money::usd),
             spend_cap_remaining_usd: remaining.usd(),
             run_cost_so_far_usd: record.cost().usd(),
             required_role: approval.required_role.clone(),
@@ -779,11 +801,7 @@ impl Greenlight {
             proposal_digest: approval.proposal_digest.clone(),
             decision: step.decision.clone(),
             suggestion: approval.suggestion.clone(),
-            approved_edit: step
-                .output
-                .as_ref()
-                .and_then(|o| o.get("edited_proposal"))
-                .cloned(),
+            approved_edit,
         })
     }
 
@@ -798,6 +816,18 @@ impl Greenlight {
         let (id, record) = self.gate_of(member, step_id, false).await?;
         let comment = clean_text("comment", req.comment)?;
         let feedback = clean_text("feedback", req.feedback)?;
+        // A digest that is not one could never match: say so, rather than
+        // that the proposal changed.
+        if let Some(d) = &req.proposal_digest
+            && !d
+                .strip_prefix("sha256:")
+                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        {
+            return Err(Error::invalid(
+                "proposal_digest",
+                "must be the card's proposal_digest: sha256: and 64 lowercase hex digits",
+            ));
+        }
         if req.verdict == Verdict::Rejected && feedback.is_none() {
             return Err(Error::invalid(
                 "feedback",
@@ -1061,18 +1091,20 @@ impl Greenlight {
                 )));
             }
         }
-        let blocking_reject = req.verdict == Verdict::Rejected && blocking;
+        // A rejection says what became of the run: failed by a blocking
+        // gate, else going on without the gate's action.
+        let (run_status, run_error) = match (req.verdict, blocking) {
+            (Verdict::Approved, _) => (None, None),
+            (Verdict::Rejected, true) => (Some(RunStatus::Failed), Some(error_text)),
+            (Verdict::Rejected, false) => (Some(RunStatus::Running), Some(None)),
+        };
         Ok(DecideResponse {
             step_id: id.to_string(),
             run_id: record.run.id.to_string(),
             status: step_status,
             decision,
-            run_status: if blocking_reject {
-                Some(RunStatus::Failed)
-            } else {
-                None
-            },
-            run_error: if blocking_reject { error_text } else { None },
+            run_status,
+            run_error,
         })
     }
 

@@ -157,10 +157,16 @@ pub struct DecideResponse {
     pub run_id: String,
     pub status: StepStatus,
     pub decision: Decision,
+    /// On a rejection: `failed` when the gate blocks (the run ends), else
+    /// `running` (the run goes on without the gate's action). Absent on an
+    /// approval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_status: Option<RunStatus>,
+    /// On a rejection: why the run failed, `null` when it goes on. Absent on
+    /// an approval.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub run_error: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable = true))]
+    pub run_error: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

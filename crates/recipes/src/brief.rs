@@ -46,8 +46,9 @@ pub fn check_brief(
             ),
         ));
     }
+    let mut map = map.clone();
     for (name, field) in schema {
-        match map.get(name) {
+        match map.get_mut(name) {
             None | Some(Value::Null) if field.required => {
                 return Err(err(name, "is required"));
             }
@@ -55,17 +56,19 @@ pub fn check_brief(
             Some(v) => check_field(name, field, v)?,
         }
     }
-    let bytes = serde_json::to_vec(map).map_or(usize::MAX, |b| b.len());
+    let bytes = serde_json::to_vec(&map).map_or(usize::MAX, |b| b.len());
     if bytes > MAX_BRIEF_BYTES {
         return Err(err(
             "",
             format!("is {bytes} bytes as JSON; a brief may take at most {MAX_BRIEF_BYTES} bytes (64 KiB)"),
         ));
     }
-    Ok(map.clone())
+    Ok(map)
 }
 
-fn check_field(name: &str, f: &BriefField, v: &Value) -> Result<(), BriefError> {
+/// Checks one field's value; a whole number written with a fraction of
+/// zero (`5.0`, as some clients write every number) becomes `5`.
+fn check_field(name: &str, f: &BriefField, v: &mut Value) -> Result<(), BriefError> {
     match f.ty {
         BriefType::String | BriefType::RunId => {
             let Some(s) = v.as_str() else {
@@ -85,7 +88,11 @@ fn check_field(name: &str, f: &BriefField, v: &Value) -> Result<(), BriefError> 
                 return Err(err(name, "must be a number"));
             };
             if f.ty == BriefType::Integer && !(v.is_i64() || v.is_u64()) {
-                return Err(err(name, "must be a whole number"));
+                // Exactly representable, so the whole number is the one sent.
+                if x.fract() != 0.0 || x.abs() > 9_007_199_254_740_992.0 {
+                    return Err(err(name, "must be a whole number"));
+                }
+                *v = Value::from(x as i64);
             }
             if let Some(min) = f.minimum
                 && x < min
@@ -154,5 +161,23 @@ mod tests {
         let e = check_brief(&schema, &over).expect_err("one byte over");
         assert_eq!(e.field, "");
         assert!(e.message.contains(&format!("{}", MAX_BRIEF_BYTES + 1)), "{e}");
+    }
+
+    #[test]
+    fn a_whole_number_with_a_zero_fraction_is_taken_as_that_number() {
+        let days: BriefField =
+            serde_json::from_value(json!({"type": "integer", "minimum": 1, "maximum": 90})).unwrap();
+        let schema = BTreeMap::from([("days".to_string(), days)]);
+        let taken = check_brief(&schema, &json!({"days": 5.0})).unwrap();
+        assert_eq!(serde_json::to_string(&taken).unwrap(), r#"{"days":5}"#);
+        let e = check_brief(&schema, &json!({"days": 5.5})).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("days", "must be a whole number")
+        );
+        let e = check_brief(&schema, &json!({"days": -0.0})).unwrap_err();
+        assert_eq!(e.message, "must be at least 1");
+        let e = check_brief(&schema, &json!({"days": 1e300})).unwrap_err();
+        assert_eq!(e.message, "must be a whole number");
     }
 }
