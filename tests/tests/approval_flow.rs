@@ -184,10 +184,23 @@ async fn an_edit_approved_is_the_spend_the_card_shows_and_the_cap_is_charged() {
             .contains("campaigns[0].days must be a whole number"),
         "{body}"
     );
-    let (status, body) = approve(&app, OLIVIA, &gate, json!({"edited_proposal": edit})).await;
+    // Days written as 7.0 are the whole number 7, for the summary and the action.
+    let mut sent = edit.clone();
+    for c in sent.as_array_mut().unwrap() {
+        c["days"] = json!(c["days"].as_i64().unwrap() as f64);
+    }
+    let (status, body) = approve(&app, OLIVIA, &gate, json!({"edited_proposal": sent})).await;
     assert_eq!(status, 200, "{body}");
     let (_, card) = app.get(OLIVIA, &format!("/api/dashboard/approvals/{gate}")).await;
-    assert_eq!(card["approved_edit"], edit);
+    assert_eq!(
+        serde_json::to_string(&card["approved_edit"]).unwrap(),
+        serde_json::to_string(&edit).unwrap()
+    );
+    assert!(
+        card["summary"].as_str().unwrap().contains("/day for"),
+        "{}",
+        card["summary"]
+    );
     let shown = card["proposed_spend_usd"].as_f64().unwrap();
     assert!(
         (shown - committed).abs() < 1e-9,

@@ -109,7 +109,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 "the body must be a JSON object",
             ));
         }
-        // The error names the field it is about (`comment`, `edited_proposal.0.title`).
+        // The error names the field it is about (`comment`, `rerun_of`).
         serde_path_to_error::deserialize(value)
             .map(JsonBody)
             .map_err(|e| {

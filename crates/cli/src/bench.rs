@@ -55,6 +55,12 @@ pub struct BenchArgs {
     /// Gates per measurement of resume latency (in-process and over HTTP each).
     #[arg(long, default_value_t = 1000)]
     resumes: usize,
+    /// `offline`: the offline agents write every step's answer, as in
+    /// `greenlight dev`. `replayed`: each step's first answer is replayed
+    /// for every later run, so the figures are Greenlight's own work
+    /// (engine, store, gates, the approver agent, API) without the agents'.
+    #[arg(long, value_enum, default_value_t = BenchAgents::Offline)]
+    agents: BenchAgents,
     /// The sample data (for the demo workspace and its brief).
     #[arg(long, default_value = "samplesdata")]
     samples: PathBuf,
@@ -69,6 +75,54 @@ pub struct BenchArgs {
     /// bench that started it has ended, however it ended.
     #[arg(long, hide = true)]
     stop_when_stdin_closes: bool,
+}
+
+/// Which agents answer in the bench.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchAgents {
+    Offline,
+    Replayed,
+}
+
+impl BenchAgents {
+    fn name(self) -> &'static str {
+        match self {
+            BenchAgents::Offline => "offline",
+            BenchAgents::Replayed => "replayed",
+        }
+    }
+}
+
+/// The offline agents' first answer for each step, replayed for every
+/// later run: the bench's one brief in one workspace gets the same answer
+/// but for the run id in its asset URLs, which is not worth computing
+/// again when what is measured is everything but the agents.
+#[derive(Default)]
+struct Replayed {
+    answers: Mutex<HashMap<(String, String), greenlight_agents::AgentOutput>>,
+}
+
+#[async_trait::async_trait]
+impl greenlight_core::ports::AgentRunner for Replayed {
+    async fn run(
+        &self,
+        input: greenlight_agents::AgentInput<'_>,
+    ) -> Result<greenlight_agents::AgentOutput, greenlight_agents::AgentError> {
+        let key = (input.workflow.to_string(), input.step_key.to_string());
+        if let Some(out) = self.answers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(out.clone());
+        }
+        let out = greenlight_agents::run(&input)?;
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, out.clone());
+        Ok(out)
+    }
+
+    fn answers_at_once(&self) -> bool {
+        true
+    }
 }
 
 /// A fresh embedded Greenlight in a temporary directory.
@@ -108,11 +162,14 @@ impl Waiters {
 }
 
 impl Rig {
-    async fn new(samples: &std::path::Path) -> Result<Rig> {
+    async fn new(samples: &std::path::Path, agents: BenchAgents) -> Result<Rig> {
         let dir = tempfile::tempdir().context("a temporary data directory")?;
         let mut opts = Options::new(dir.path());
         opts.samples_dir = Some(samples.to_path_buf());
         opts.agents = AgentsMode::Offline;
+        if agents == BenchAgents::Replayed {
+            opts.agent_runner = Some(Arc::new(Replayed::default()));
+        }
         let local = Local::start(opts).await?;
         // A workspace of its own: the demo brand's data, and a spend cap no
         // benchmark reaches (the cap is checked on every approval all the same).
@@ -368,7 +425,7 @@ async fn resume_latencies(rig: &Rig, ids: &[RunId], gate: &str, action: &str) ->
 
 async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     eprintln!("\n== {n} runs ==");
-    let rig = Arc::new(Rig::new(&args.samples).await?);
+    let rig = Arc::new(Rig::new(&args.samples, args.agents).await?);
     let rss_before = rss_mb();
 
     // Throughput: start → four gates waiting.
@@ -511,7 +568,7 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     drop(rig);
 
     // End to end, on a fresh store: start, four approvals, success.
-    let rig = Arc::new(Rig::new(&args.samples).await?);
+    let rig = Arc::new(Rig::new(&args.samples, args.agents).await?);
     let sem = Arc::new(Semaphore::new(args.clients));
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(n);
@@ -568,6 +625,7 @@ async fn in_own_process(args: &BenchArgs, n: usize) -> Result<Value> {
         .args(["--runs", &n.to_string(), "--queue", "0"])
         .args(["--clients", &args.clients.to_string()])
         .args(["--resumes", &args.resumes.to_string()])
+        .args(["--agents", args.agents.name()])
         .arg("--samples")
         .arg(&args.samples)
         .arg("--child-out")
@@ -597,7 +655,7 @@ async fn queue_pages(args: &BenchArgs) -> Result<Vec<Value>> {
         return Ok(Vec::new());
     }
     eprintln!("\n== queue ==");
-    let rig = Arc::new(Rig::new(&args.samples).await?);
+    let rig = Arc::new(Rig::new(&args.samples, args.agents).await?);
     let (addr, _server) = rig.local.serve("127.0.0.1:0".parse()?).await?;
     let http = reqwest::Client::new();
     let url = format!("http://{addr}/api/dashboard/approvals");
@@ -681,11 +739,12 @@ fn ms(v: &Value) -> String {
 fn print_table(report: &Value) {
     let m = &report["machine"];
     println!(
-        "\nGreenlight bench: {} ({} cores, {} GB), {} build, embedded store, offline agents\n",
+        "\nGreenlight bench: {} ({} cores, {} GB), {} build, embedded store, {} agents\n",
         m["cpu"].as_str().unwrap_or("?"),
         m["cores"],
         m["memory_gb"],
-        m["build"].as_str().unwrap_or("?")
+        m["build"].as_str().unwrap_or("?"),
+        report["agents"].as_str().unwrap_or("offline")
     );
     println!(
         "{:>7}  {:>12}  {:>8}  {:>10}  {:>16}  {:>16}  {:>16}  {:>12}  {:>10}",
@@ -807,6 +866,7 @@ async fn measure(args: BenchArgs) -> Result<()> {
     let queue = queue_pages(&args).await?;
     let report = json!({
         "machine": machine(),
+        "agents": args.agents.name(),
         "clients": args.clients,
         "runs": runs,
         "queue": queue,

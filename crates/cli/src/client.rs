@@ -144,7 +144,23 @@ impl Api {
             .with_context(|| format!("could not reach {url}; is `greenlight dev` running?"))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let mut value: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            // A success must be Greenlight's JSON: anything else (a proxy's
+            // login page, another server at that address) decided nothing.
+            Err(_) if status.is_success() => bail!(
+                "{url} answered {} with something that is not Greenlight's JSON, so nothing can be said to have happened; is {} a Greenlight API? It began: {}",
+                status.as_u16(),
+                self.conn.url,
+                printable(&text.chars().take(120).collect::<String>())
+            ),
+            Err(_) => Value::String(text),
+        };
+        // Tables and lines show text from other people (feedback, briefs):
+        // no control characters reach the terminal (`--json` escapes them).
+        if !self.conn.json {
+            make_printable(&mut value);
+        }
         if !status.is_success() {
             if self.conn.json {
                 println!("{}", serde_json::to_string_pretty(&value)?);
@@ -186,6 +202,41 @@ impl Api {
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// What a terminal would act on instead of showing: line breaks and tabs
+/// (they would break a table's rows) become spaces; other control
+/// characters and the invisible direction overrides become U+FFFD.
+fn shown_as(c: char) -> Option<char> {
+    match c {
+        '\n' | '\r' | '\t' => Some(' '),
+        c if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => {
+            Some('\u{fffd}')
+        }
+        _ => None,
+    }
+}
+
+/// `text` as a terminal may show it (see [`shown_as`]).
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| shown_as(c).unwrap_or(c)).collect()
+}
+
+/// Every string in `v`, keys too, made [`printable`].
+pub fn make_printable(v: &mut Value) {
+    let unsafe_text = |t: &str| t.chars().any(|c| shown_as(c).is_some());
+    match v {
+        Value::String(t) if unsafe_text(t) => *t = printable(t),
+        Value::Array(items) => items.iter_mut().for_each(make_printable),
+        Value::Object(map) if map.keys().any(|k| unsafe_text(k)) => {
+            for (k, mut x) in std::mem::take(map) {
+                make_printable(&mut x);
+                map.insert(printable(&k), x);
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(make_printable),
+        _ => {}
     }
 }
 
@@ -368,6 +419,14 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                     d.pointer("/actor/name").and_then(Value::as_str).unwrap_or("-"),
                     s(d, "at")
                 );
+                for key in ["comment", "feedback"] {
+                    if let Some(t) = d[key].as_str().filter(|t| !t.is_empty()) {
+                        println!("{key}: {t}");
+                    }
+                }
+                if let Some(e) = v.get("approved_edit").filter(|e| !e.is_null()) {
+                    println!("approved with an edit:\n{}", serde_json::to_string_pretty(e)?);
+                }
             }
             Ok(())
         }

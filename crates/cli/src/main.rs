@@ -121,8 +121,24 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// A command whose output goes to a pipe that closes early (`| head`)
+/// ends there, as Unix tools do, rather than failing on its next line. Not
+/// for the server and the bench, whose writes to a closed pipe are errors
+/// to handle (sockets never raise the signal: they write with
+/// `MSG_NOSIGNAL`).
+fn end_quietly_when_the_pipe_closes() {
+    // SAFETY: restores the default action of one signal; `signal` is
+    // async-signal-safe and takes any valid signal number and action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 async fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Dev(_) | Command::Bench(_)) {
+        end_quietly_when_the_pipe_closes();
+    }
     let result = match cli.command {
         Command::Dev(args) => {
             init_tracing();

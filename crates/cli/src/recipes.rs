@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -52,18 +53,34 @@ pub fn run(cmd: RecipesCmd) -> anyhow::Result<()> {
     match cmd {
         RecipesCmd::Check { files } => {
             let mut failed = 0;
+            let mut ids: HashMap<String, PathBuf> = HashMap::new();
             for path in default_files(files)? {
                 match load(&path) {
-                    Ok(r) => println!(
-                        "ok      {} ({}: {} steps, {} gates)",
-                        path.display(),
-                        r.id,
-                        r.steps.len(),
-                        r.gates().count()
-                    ),
+                    Ok(r) if ids.contains_key(&r.id) => {
+                        failed += 1;
+                        println!(
+                            "invalid {}: the id {} is also {}'s (ids must differ)",
+                            path.display(),
+                            r.id,
+                            ids[&r.id].display()
+                        );
+                    }
+                    Ok(r) => {
+                        println!(
+                            "ok      {} ({}: {} steps, {})",
+                            path.display(),
+                            r.id,
+                            r.steps.len(),
+                            match r.gates().count() {
+                                1 => "1 gate".to_string(),
+                                n => format!("{n} gates"),
+                            }
+                        );
+                        ids.insert(r.id.clone(), path);
+                    }
                     Err(e) => {
                         failed += 1;
-                        println!("invalid {e}");
+                        println!("invalid {e:#}");
                     }
                 }
             }
@@ -77,11 +94,26 @@ pub fn run(cmd: RecipesCmd) -> anyhow::Result<()> {
             out_dir,
             check,
         } => {
-            let mut drifted = 0;
+            // Every recipe compiles, with an id of its own, before any file
+            // is written: a bad one among several leaves nothing half done.
+            let mut compiled: Vec<(PathBuf, String)> = Vec::new();
+            let mut ids: HashMap<String, PathBuf> = HashMap::new();
             for path in default_files(files)? {
                 let recipe = load(&path)?;
-                let text = greenlight_recipes::asl_text(&recipe);
+                if let Some(other) = ids.get(&recipe.id) {
+                    bail!(
+                        "{}: the id {} is also {}'s; each recipe compiles to <id>.asl.json, so ids must differ",
+                        path.display(),
+                        recipe.id,
+                        other.display()
+                    );
+                }
+                ids.insert(recipe.id.clone(), path);
                 let out = out_dir.join(format!("{}.asl.json", recipe.id));
+                compiled.push((out, greenlight_recipes::asl_text(&recipe)));
+            }
+            let mut drifted = 0;
+            for (out, text) in compiled {
                 if check {
                     let current = std::fs::read_to_string(&out).unwrap_or_default();
                     if current != text {

@@ -337,10 +337,51 @@ pub fn check_edit(field: &str, original: &Value, edited: &Value) -> Result<(), S
             "{field} is {is} bytes, against the proposal's {was} (at most {most}): an edit trims and rewords, it does not grow"
         ));
     }
+    if let (Value::Array(o), Value::Array(e)) = (original, edited)
+        && !o.is_empty()
+        && e.is_empty()
+    {
+        return Err(format!(
+            "{field} has no items left: an edit keeps at least one (to send none, reject)"
+        ));
+    }
     check_shape(field, original, edited)
 }
 
-/// A count (`days`, …) stays a whole number if it was one.
+/// An approved edit as it is kept and sent: a whole number written with a
+/// zero fraction (`7.0`) where the original had a whole number is written
+/// as one (`7`), so that what reads it as a count finds one.
+pub fn keep_whole(original: &Value, edited: &mut Value) {
+    match (original, edited) {
+        (Value::Object(o), Value::Object(e)) => {
+            // Amounts of money are kept as written.
+            for (k, ev) in e.iter_mut().filter(|(k, _)| !k.ends_with("_usd")) {
+                if let Some(ov) = o.get(k) {
+                    keep_whole(ov, ev);
+                }
+            }
+        }
+        (Value::Array(o), Value::Array(e)) => {
+            for (i, ev) in e.iter_mut().enumerate() {
+                if let Some(ov) = o.get(i).or_else(|| o.first()) {
+                    keep_whole(ov, ev);
+                }
+            }
+        }
+        (Value::Number(o), e @ Value::Number(_)) if o.is_i64() || o.is_u64() => {
+            if let Some(x) = e.as_f64()
+                && x.fract() == 0.0
+                && x.abs() < 9_007_199_254_740_992.0
+                && !(e.is_i64() || e.is_u64())
+            {
+                *e = Value::from(x as i64);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A whole number (`days`, …) stays whole if it was.
 fn check_whole(path: &str, original: &Value, edited: &Value) -> Result<(), String> {
     match (original, edited.as_f64()) {
         (Value::Number(o), Some(x)) if (o.is_i64() || o.is_u64()) && x.fract() != 0.0 => {
@@ -352,7 +393,7 @@ fn check_whole(path: &str, original: &Value, edited: &Value) -> Result<(), Strin
 
 /// An amount of money stays in whole cents if it was.
 fn check_cents(path: &str, original: &Value, edited: &Value) -> Result<(), String> {
-    let cents = |x: f64| ((x * 100.0).round() - x * 100.0).abs() < 1e-6;
+    let cents = |x: f64| Money::from_usd(x).is_some_and(|m| m.micros() % 10_000 == 0);
     match (original.as_f64(), edited.as_f64()) {
         (Some(was), Some(x)) if cents(was) && !cents(x) => {
             Err(format!("{path} must be in whole cents, not {x}"))
@@ -546,8 +587,24 @@ mod edit_tests {
             check_edit("campaigns", &o, &half_day),
             Err("campaigns[0].days must be a whole number, as it was, not 1.5".into())
         );
-        let whole = json!([{"name": "Spring", "daily_budget_usd": 24, "days": 2.0, "total_usd": 48}]);
+        let mut whole = json!([{"name": "Spring", "daily_budget_usd": 24.0, "days": 2.0, "total_usd": 48}]);
         assert_eq!(check_edit("campaigns", &o, &whole), Ok(()));
+        // Kept and sent as the whole number it is; money as written.
+        keep_whole(&o, &mut whole);
+        assert_eq!(
+            serde_json::to_string(&whole).unwrap(),
+            r#"[{"name":"Spring","daily_budget_usd":24.0,"days":2,"total_usd":48}]"#
+        );
+        assert_eq!(days_of(&whole), Some(2));
+        // No campaign left is a rejection, not an edit.
+        assert_eq!(
+            check_edit("campaigns", &o, &json!([])),
+            Err("campaigns has no items left: an edit keeps at least one (to send none, reject)".into())
+        );
+        for fine in [19.99, 0.3, 1234567.89] {
+            let o = json!({"total_usd": 2e6});
+            assert_eq!(check_edit("x", &o, &json!({"total_usd": fine})), Ok(()), "{fine}");
+        }
         let tenth_cent =
             json!([{"name": "Spring", "daily_budget_usd": 1.001, "days": 3, "total_usd": 3.003}]);
         assert_eq!(

@@ -816,18 +816,7 @@ impl Greenlight {
         let (id, record) = self.gate_of(member, step_id, false).await?;
         let comment = clean_text("comment", req.comment)?;
         let feedback = clean_text("feedback", req.feedback)?;
-        // A digest that is not one could never match: say so, rather than
-        // that the proposal changed.
-        if let Some(d) = &req.proposal_digest
-            && !d
-                .strip_prefix("sha256:")
-                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        {
-            return Err(Error::invalid(
-                "proposal_digest",
-                "must be the card's proposal_digest: sha256: and 64 lowercase hex digits",
-            ));
-        }
+
         if req.verdict == Verdict::Rejected && feedback.is_none() {
             return Err(Error::invalid(
                 "feedback",
@@ -857,6 +846,18 @@ impl Greenlight {
         if let Some(d) = &req.proposal_digest
             && d != &approval.proposal_digest
         {
+            // A digest that is not one could never match: say so (in the
+            // digest check's place in API.md's order), rather than that the
+            // proposal changed.
+            let is_digest = d
+                .strip_prefix("sha256:")
+                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+            if !is_digest {
+                return Err(Error::invalid(
+                    "proposal_digest",
+                    "must be the card's proposal_digest: sha256: and 64 lowercase hex digits",
+                ));
+            }
             return Err(Error::StaleProposal);
         }
         let loaded = self
@@ -881,9 +882,10 @@ impl Greenlight {
                     "only an approval may carry an edited proposal",
                 ));
             }
-            Some(edit) => {
+            Some(mut edit) => {
                 proposal::check_edit(&approval.target_output_field, &original, &edit)
                     .map_err(|m| Error::invalid("edited_proposal", m))?;
+                proposal::keep_whole(&original, &mut edit);
                 let edited_spend = proposal::spend(&edit).map(|(t, _)| t).unwrap_or_default();
                 let proposed = approval.proposed_spend.unwrap_or_default();
                 if edited_spend > proposed {

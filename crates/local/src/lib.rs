@@ -48,6 +48,9 @@ pub struct Options {
     /// The approver agent's proposal editor instead of the one `agents`
     /// implies (tests use a scripted one).
     pub editor: Option<Arc<dyn ProposalEditor>>,
+    /// Agents to run instead of the ones `agents` names (the bench's
+    /// replayed answers).
+    pub agent_runner: Option<Arc<dyn AgentRunner>>,
 }
 
 /// Which agents a runtime runs.
@@ -130,6 +133,7 @@ impl Options {
                 .map(PathBuf::from),
             live_paused: greenlight_engine::DEFAULT_LIVE_PAUSED,
             editor: None,
+            agent_runner: None,
         }
     }
 }
@@ -189,7 +193,10 @@ impl Local {
         // Live streams subscribe here; a send with no subscriber is dropped.
         let (live, _) = tokio::sync::broadcast::channel::<RunId>(1024);
         let announce = live.clone();
-        let (agents, built_editor) = build_agents(opts.agents)?;
+        let (agents, built_editor) = match &opts.agent_runner {
+            Some(runner) => (runner.clone(), None),
+            None => build_agents(opts.agents)?,
+        };
         let editor = opts.editor.clone().or(built_editor);
         let app = Arc::new(Greenlight::new(Deps {
             store: Arc::new(store.clone()),
@@ -326,7 +333,6 @@ async fn resumer_loop(app: Arc<Greenlight>, notify: Arc<Notify>) {
     }
 }
 
-/// The default data directory: `.greenlight/` under the current directory.
 /// The name of the file whose lock says a process runs a data directory.
 pub const LOCK_FILE: &str = "greenlight.lock";
 
@@ -367,10 +373,20 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
                 dir.display()
             )
         }
+        // A file system without locks (some network and FUSE mounts): run
+        // unguarded, as before there was a lock, and say so.
+        Err(std::fs::TryLockError::Error(e))
+            if e.kind() == std::io::ErrorKind::Unsupported || matches!(e.raw_os_error(), Some(37 | 95)) =>
+        {
+            // 37 is ENOLCK, 95 EOPNOTSUPP on Linux.
+            warn!(path = %path.display(), error = %e, "this file system cannot lock the data directory: make sure no other Greenlight uses it");
+            Ok(file)
+        }
         Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
     }
 }
 
+/// The default data directory: `.greenlight/` under the current directory.
 pub fn default_data_dir() -> PathBuf {
     Path::new(".greenlight").to_path_buf()
 }

@@ -88,8 +88,8 @@ fn check_field(name: &str, f: &BriefField, v: &mut Value) -> Result<(), BriefErr
                 return Err(err(name, "must be a number"));
             };
             if f.ty == BriefType::Integer && !(v.is_i64() || v.is_u64()) {
-                // Exactly representable, so the whole number is the one sent.
-                if x.fract() != 0.0 || x.abs() > 9_007_199_254_740_992.0 {
+                // Below 2^52 a fraction of zero is what was written.
+                if x.fract() != 0.0 || x.abs() >= 4_503_599_627_370_496.0 {
                     return Err(err(name, "must be a whole number"));
                 }
                 *v = Value::from(x as i64);
