@@ -310,3 +310,53 @@ async fn a_stale_digest_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A response kept by an earlier version, which fingerprinted a request by
+/// its bytes, still replays to the same request after an upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_kept_by_an_earlier_version_still_replays() {
+    use greenlight_core::ports::KeptResponse;
+    use greenlight_core::time::Timestamp;
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    let body = serde_json::to_vec(
+        &json!({"workflow": "campaign-launch", "brief": brief("demo-campaign-launch-spring-linen")}),
+    )
+    .unwrap();
+    let mut hasher = Sha256::new();
+    hasher.update(b"POST /api/runs\n");
+    hasher.update(&body);
+    let now = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+    let later = Timestamp::parse("2999-01-01T00:00:00Z").unwrap();
+    let kept = KeptResponse {
+        workspace_id: greenlight_core::ids::WorkspaceId::parse("demo").unwrap(),
+        member_id: MemberId::parse("alice").unwrap(),
+        key: "before-the-upgrade".into(),
+        fingerprint: hex::encode(hasher.finalize()),
+        status: 201,
+        body: r#"{"run_id":"run_kept_earlier","status":"running"}"#.into(),
+        location: Some("/api/runs/run_kept_earlier".into()),
+        created_at: now,
+        expires_at: later,
+    };
+    app.local.app.store().keep_response(&kept, now).await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/runs"))
+        .bearer_auth(ALICE)
+        .header("Idempotency-Key", "before-the-upgrade")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    assert_eq!(resp.headers()["idempotency-replayed"], "true");
+    let replayed: Value = resp.json().await.unwrap();
+    assert_eq!(replayed["run_id"], "run_kept_earlier");
+    let (_, runs) = app.get(ALICE, "/api/runs").await;
+    assert_eq!(
+        runs["runs"].as_array().unwrap().len(),
+        0,
+        "nothing started: {runs}"
+    );
+}

@@ -110,10 +110,32 @@ enum TokenCmd {
     },
 }
 
-pub async fn open(spec: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// Whether opening a SQLite store may create its file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Creating a workspace may start a new store.
+    Allowed,
+    /// Everything else works on a store that exists: a mistyped path is an
+    /// error, not an empty database left behind.
+    No,
+}
+
+pub async fn open(spec: &str, create: Create) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
-        let store = greenlight_store_sqlite::SqliteStore::open(std::path::Path::new(path))
-            .with_context(|| format!("opening {path}"))?;
+        let file = std::path::Path::new(path);
+        if file.is_dir() {
+            bail!(
+                "{path} is a directory; the store is the file in it: sqlite:{}",
+                file.join("greenlight.sqlite3").display()
+            );
+        }
+        if create == Create::No && !file.exists() {
+            bail!(
+                "no store at {path} (greenlight dev keeps its store in <data dir>/greenlight.sqlite3, by default .greenlight/greenlight.sqlite3)"
+            );
+        }
+        let store =
+            greenlight_store_sqlite::SqliteStore::open(file).with_context(|| format!("opening {path}"))?;
         return Ok(Arc::new(store));
     }
     if let Some(table) = spec.strip_prefix("dynamodb:") {
@@ -136,7 +158,11 @@ fn new_token() -> anyhow::Result<String> {
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let store = open(&args.store).await?;
+    let create = match args.command {
+        AdminCmd::Workspace(WorkspaceCmd::Create { .. }) => Create::Allowed,
+        _ => Create::No,
+    };
+    let store = open(&args.store, create).await?;
     match args.command {
         AdminCmd::Workspace(WorkspaceCmd::Create {
             id,

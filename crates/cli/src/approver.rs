@@ -219,7 +219,7 @@ struct Brand {
 }
 
 async fn from_store(spec: &str, ws: &str) -> anyhow::Result<Brand> {
-    let store = crate::admin::open(spec).await?;
+    let store = crate::admin::open(spec, crate::admin::Create::No).await?;
     let id = greenlight_core::ids::WorkspaceId::parse(ws)?;
     let workspace = store
         .get_workspace(&id)

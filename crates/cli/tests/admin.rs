@@ -304,3 +304,54 @@ fn admin_opts_a_gate_in_to_auto_approve_and_refuses_what_is_not_a_gate() {
     assert!(ok, "{err}");
     assert!(out.contains("auto-approve off"), "{out}");
 }
+
+/// Only creating a workspace may start a store: anything else on a
+/// mistyped path says so and leaves no empty database behind; a data
+/// directory given for its store names the file.
+#[test]
+fn a_mistyped_store_path_is_an_error_that_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("greenlite.sqlite3");
+    let store = format!("sqlite:{}", typo.display());
+    for args in [
+        vec![
+            "member",
+            "add",
+            "--workspace",
+            "demo",
+            "--id",
+            "ann",
+            "--name",
+            "Ann",
+        ],
+        vec!["token", "revoke", "--token", "glt_not_a_real_token"],
+    ] {
+        let (ok, _, err) = admin(&store, &args);
+        assert!(!ok, "{args:?}");
+        assert!(err.contains("no store at"), "{err}");
+    }
+    let out = greenlight()
+        .args(["approver", "eval", "--store", &store, "--workspace", "demo"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no store at"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "files were left behind"
+    );
+    let (ok, _, err) = admin(
+        &format!("sqlite:{}", dir.path().display()),
+        &["token", "revoke", "--token", "glt_x"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("is a directory; the store is the file in it"),
+        "{err}"
+    );
+    // Creating a workspace starts a store where there was none.
+    let (ok, _, err) = create_workspace(&store, "acme", "Acme", "1000", "demo");
+    assert!(ok, "{err}");
+    assert!(typo.exists());
+}
