@@ -162,31 +162,41 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCmd::Workspace(WorkspaceCmd::Create { .. }) => Create::Allowed,
         _ => Create::No,
     };
-    let store = open(&args.store, create).await?;
-    match args.command {
+    // A new workspace is checked before the store is opened (and perhaps
+    // created): a bad argument leaves nothing behind.
+    let new_workspace = match &args.command {
         AdminCmd::Workspace(WorkspaceCmd::Create {
             id,
             name,
             spend_cap_usd,
             brand_dir,
         }) => {
-            let id = WorkspaceId::parse(&id)?;
-            let spend_cap = Money::from_usd(spend_cap_usd)
+            let id = WorkspaceId::parse(id)?;
+            let spend_cap = Money::from_usd(*spend_cap_usd)
                 .filter(|m| *m >= Money::ZERO)
                 .context("--spend-cap-usd must be a number ≥ 0")?;
-            let data = greenlight_agents::load_workspace_dir(&brand_dir)
+            let data = greenlight_agents::load_workspace_dir(brand_dir)
                 .with_context(|| format!("loading the brand data in {}", brand_dir.display()))?;
             let ws = Workspace {
-                id: id.clone(),
-                name,
+                id,
+                name: name.clone(),
                 spend_cap,
                 data: serde_json::to_value(&data)?,
             };
+            Some((ws, data.products.len()))
+        }
+        _ => None,
+    };
+    let store = open(&args.store, create).await?;
+    match args.command {
+        AdminCmd::Workspace(WorkspaceCmd::Create { .. }) => {
+            let Some((ws, products)) = new_workspace else {
+                bail!("the new workspace was not prepared");
+            };
             store.put_workspace(&ws).await?;
             println!(
-                "workspace {id}: {} ({} products, spend cap {spend_cap}/month)",
-                ws.name,
-                data.products.len()
+                "workspace {}: {} ({products} products, spend cap {}/month)",
+                ws.id, ws.name, ws.spend_cap
             );
         }
         AdminCmd::Member(MemberCmd::Add {

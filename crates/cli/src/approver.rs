@@ -124,6 +124,7 @@ async fn history(conn: Conn, workflow: Option<String>, gate: Option<String>) -> 
                     s(d, "workflow"),
                     s(d, "gate"),
                     s(d, "verdict"),
+                    // table() shows each cell as a terminal may.
                     d.pointer("/actor/name")
                         .and_then(Value::as_str)
                         .unwrap_or("-")
@@ -204,9 +205,9 @@ async fn stats(conn: Conn) -> anyhow::Result<()> {
 
 fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => crate::client::printable(s),
         Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
+        Some(other) => crate::client::printable(&other.to_string()),
     }
 }
 

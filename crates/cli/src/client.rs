@@ -143,8 +143,15 @@ impl Api {
             .await
             .with_context(|| format!("could not reach {url}; is `greenlight dev` running?"))?;
         let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        let mut value: Value = match serde_json::from_str(&text) {
+        let text = match resp.text().await {
+            Ok(t) => t,
+            Err(e) if status.is_success() => bail!(
+                "{url} answered {} but its answer could not be read ({e}): it may have taken effect; look before repeating it",
+                status.as_u16()
+            ),
+            Err(_) => String::new(),
+        };
+        let value: Value = match serde_json::from_str(&text) {
             Ok(v) => v,
             // A success must be Greenlight's JSON: anything else (a proxy's
             // login page, another server at that address) decided nothing.
@@ -156,11 +163,6 @@ impl Api {
             ),
             Err(_) => Value::String(text),
         };
-        // Tables and lines show text from other people (feedback, briefs):
-        // no control characters reach the terminal (`--json` escapes them).
-        if !self.conn.json {
-            make_printable(&mut value);
-        }
         if !status.is_success() {
             if self.conn.json {
                 println!("{}", serde_json::to_string_pretty(&value)?);
@@ -185,13 +187,16 @@ impl Api {
                     .map(|t| format!(": {t}"))
                     .unwrap_or_default();
                 bail!(
-                    "{} {code}: {message} ({} by {who} at {}{text})",
-                    status.as_u16(),
-                    s(d, "verdict"),
-                    s(d, "at")
+                    "{}",
+                    printable(&format!(
+                        "{} {code}: {message} ({} by {who} at {}{text})",
+                        status.as_u16(),
+                        s(d, "verdict"),
+                        s(d, "at")
+                    ))
                 );
             }
-            bail!("{} {code}: {message}", status.as_u16());
+            bail!("{}", printable(&format!("{} {code}: {message}", status.as_u16())));
         }
         Ok(value)
     }
@@ -223,28 +228,26 @@ pub fn printable(text: &str) -> String {
     text.chars().map(|c| shown_as(c).unwrap_or(c)).collect()
 }
 
-/// Every string in `v`, keys too, made [`printable`].
-pub fn make_printable(v: &mut Value) {
-    let unsafe_text = |t: &str| t.chars().any(|c| shown_as(c).is_some());
-    match v {
-        Value::String(t) if unsafe_text(t) => *t = printable(t),
-        Value::Array(items) => items.iter_mut().for_each(make_printable),
-        Value::Object(map) if map.keys().any(|k| unsafe_text(k)) => {
-            for (k, mut x) in std::mem::take(map) {
-                make_printable(&mut x);
-                map.insert(printable(&k), x);
-            }
-        }
-        Value::Object(map) => map.values_mut().for_each(make_printable),
-        _ => {}
-    }
+/// `v` as pretty JSON for a person: JSON escapes control characters
+/// itself; the invisible direction overrides are escaped too, so what is
+/// shown is what was sent (and can be sent back as an edit).
+pub fn pretty(v: &Value) -> anyhow::Result<String> {
+    let text = serde_json::to_string_pretty(v)?;
+    Ok(text
+        .chars()
+        .map(|c| match c {
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => format!("\\u{:04x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect())
 }
 
+/// A field of an answer as a person sees it ([`printable`]).
 fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => printable(s),
         Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
+        Some(other) => printable(&other.to_string()),
     }
 }
 
@@ -262,6 +265,11 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
             widths[i] = widths[i].max(c.chars().count().min(60));
         }
     }
+    // Every cell as a terminal may show it, whatever its source.
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.iter().map(|c| printable(c)).collect())
+        .collect();
     let line = |cells: Vec<String>| {
         let parts: Vec<String> = cells
             .iter()
@@ -376,10 +384,7 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
             }
             println!("digest:   {}", s(&v, "proposal_digest"));
             println!("\nproposal ({}):", s(&v, "target_output_field"));
-            println!(
-                "{}",
-                serde_json::to_string_pretty(v.get("proposal").unwrap_or(&Value::Null))?
-            );
+            println!("{}", pretty(v.get("proposal").unwrap_or(&Value::Null))?);
             println!("\nchecklist:");
             for c in v
                 .get("checklist")
@@ -387,7 +392,7 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                 .cloned()
                 .unwrap_or_default()
             {
-                println!("  [ ] {}", c.as_str().unwrap_or_default());
+                println!("  [ ] {}", printable(c.as_str().unwrap_or_default()));
             }
             if let Some(sg) = v.get("suggestion").filter(|x| !x.is_null()) {
                 println!(
@@ -401,14 +406,14 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                     if !items.is_empty() {
                         println!("  {}:", key.replace('_', " "));
                         for i in items {
-                            println!("    - {}", i.as_str().unwrap_or_default());
+                            println!("    - {}", printable(i.as_str().unwrap_or_default()));
                         }
                     }
                 }
                 if let Some(e) = sg.get("edited_proposal").filter(|e| !e.is_null()) {
                     println!(
                         "  edited proposal (approve it with --use-suggestion):\n{}",
-                        serde_json::to_string_pretty(e)?
+                        pretty(e)?
                     );
                 }
             }
@@ -416,16 +421,16 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                 println!(
                     "\ndecision: {} by {} at {}",
                     s(d, "verdict"),
-                    d.pointer("/actor/name").and_then(Value::as_str).unwrap_or("-"),
+                    printable(d.pointer("/actor/name").and_then(Value::as_str).unwrap_or("-")),
                     s(d, "at")
                 );
                 for key in ["comment", "feedback"] {
                     if let Some(t) = d[key].as_str().filter(|t| !t.is_empty()) {
-                        println!("{key}: {t}");
+                        println!("{key}: {}", printable(t));
                     }
                 }
                 if let Some(e) = v.get("approved_edit").filter(|e| !e.is_null()) {
-                    println!("approved with an edit:\n{}", serde_json::to_string_pretty(e)?);
+                    println!("approved with an edit:\n{}", pretty(e)?);
                 }
             }
             Ok(())
@@ -503,7 +508,7 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
             }
             println!("Rejected {}.", s(&v, "step_id"));
             if let Some(e) = v.get("run_error").and_then(Value::as_str) {
-                println!("The run failed: {e}");
+                println!("The run failed: {}", printable(e));
             }
             Ok(())
         }
@@ -518,7 +523,7 @@ fn print_run(v: &Value) {
         s(v, "status")
     );
     if let Some(e) = v.get("error").and_then(Value::as_str) {
-        println!("error: {e}");
+        println!("error: {}", printable(e));
     }
     println!("cost: {}", money(v, "cost_usd"));
     let steps = v
@@ -625,9 +630,33 @@ pub async fn runs(cmd: RunsCmd) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn encoding_is_utf8_bytes() {
         assert_eq!(super::enc("café 日"), "caf%C3%A9%20%E6%97%A5");
         assert_eq!(super::enc("run_01.listings_gate"), "run_01.listings_gate");
+    }
+
+    #[test]
+    fn text_is_shown_without_what_a_terminal_would_act_on() {
+        assert_eq!(
+            printable("a\nb\tc\u{1b}[31md\u{202e}e\u{2066}f é 👩‍👩‍👧"),
+            "a b c\u{fffd}[31md\u{fffd}e\u{fffd}f é 👩‍👩‍👧"
+        );
+    }
+
+    /// What `approvals show` prints of a proposal is the proposal: copied
+    /// into an `--edit` file it reads back the same.
+    #[test]
+    fn pretty_json_escapes_direction_overrides_and_reads_back_the_same() {
+        let v = json!({"text": "para one\n\npara two \u{202e}reversed\u{202c} \u{1b}[0m", "n": 7});
+        let shown = pretty(&v).unwrap();
+        assert!(
+            !shown.contains('\u{202e}') && !shown.contains('\u{1b}') && !shown.contains("one\n"),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u202e"), "{shown}");
+        assert_eq!(serde_json::from_str::<Value>(&shown).unwrap(), v);
     }
 }

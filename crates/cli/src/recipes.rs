@@ -22,9 +22,15 @@ pub enum RecipesCmd {
     },
 }
 
+/// The files named (each once, however often a shell glob repeats it), or
+/// every seeded recipe.
 fn default_files(files: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
     if !files.is_empty() {
-        return Ok(files);
+        let mut seen = std::collections::HashSet::new();
+        return Ok(files
+            .into_iter()
+            .filter(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())))
+            .collect());
     }
     let dir = Path::new("state-machines/recipes");
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -358,8 +358,11 @@ impl Greenlight {
                                 answer.model
                             ));
                             could_not.clear();
-                            after = Some(model.predict(&answer.proposal, context));
-                            edited = Some(answer.proposal);
+                            // As an approval would keep it (7.0 days is 7).
+                            let mut rewritten = answer.proposal;
+                            proposal::keep_whole(proposal, &mut rewritten);
+                            after = Some(model.predict(&rewritten, context));
+                            edited = Some(rewritten);
                         }
                         Ok(()) => {}
                         Err(e) => {

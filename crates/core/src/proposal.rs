@@ -393,7 +393,8 @@ fn check_whole(path: &str, original: &Value, edited: &Value) -> Result<(), Strin
 
 /// An amount of money stays in whole cents if it was.
 fn check_cents(path: &str, original: &Value, edited: &Value) -> Result<(), String> {
-    let cents = |x: f64| Money::from_usd(x).is_some_and(|m| m.micros() % 10_000 == 0);
+    // Exactly a number of cents: 19.99 is, 24.0000004 is not.
+    let cents = |x: f64| Money::from_usd(x).is_some_and(|m| m.micros() % 10_000 == 0 && m.usd() == x);
     match (original.as_f64(), edited.as_f64()) {
         (Some(was), Some(x)) if cents(was) && !cents(x) => {
             Err(format!("{path} must be in whole cents, not {x}"))
@@ -601,6 +602,7 @@ mod edit_tests {
             check_edit("campaigns", &o, &json!([])),
             Err("campaigns has no items left: an edit keeps at least one (to send none, reject)".into())
         );
+        assert!(check_edit("x", &json!({"total_usd": 30}), &json!({"total_usd": 24.0000004})).is_err());
         for fine in [19.99, 0.3, 1234567.89] {
             let o = json!({"total_usd": 2e6});
             assert_eq!(check_edit("x", &o, &json!({"total_usd": fine})), Ok(()), "{fine}");

@@ -376,9 +376,10 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
         // A file system without locks (some network and FUSE mounts): run
         // unguarded, as before there was a lock, and say so.
         Err(std::fs::TryLockError::Error(e))
-            if e.kind() == std::io::ErrorKind::Unsupported || matches!(e.raw_os_error(), Some(37 | 95)) =>
+            if e.kind() == std::io::ErrorKind::Unsupported
+                || e.raw_os_error()
+                    .is_some_and(|n| n == libc::ENOLCK || n == libc::EOPNOTSUPP) =>
         {
-            // 37 is ENOLCK, 95 EOPNOTSUPP on Linux.
             warn!(path = %path.display(), error = %e, "this file system cannot lock the data directory: make sure no other Greenlight uses it");
             Ok(file)
         }
