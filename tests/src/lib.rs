@@ -236,6 +236,16 @@ impl TestApp {
     }
 }
 
+/// A 400 `invalid_request` whose message begins with the field it names.
+pub fn assert_names_field(body: &Value, field: &str) {
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(&format!("{field}: ")),
+        "not about {field}: {body}"
+    );
+}
+
 /// Step keys of the run's steps waiting for approval.
 pub fn waiting(run: &Value) -> Vec<String> {
     steps_with(run, "waiting_for_approval")

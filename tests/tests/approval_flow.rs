@@ -539,13 +539,7 @@ async fn bad_requests_are_4xx_in_the_contract_shape_and_change_nothing() {
     // A digest cut short is no digest: a 400 naming it (another card's is 409 stale_proposal).
     let (status, body) = approve(&app, ALICE, &id, json!({"proposal_digest": "sha256:0000"})).await;
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("proposal_digest: "),
-        "{body}"
-    );
+    assert_names_field(&body, "proposal_digest");
     let other = format!("sha256:{}", "0".repeat(64));
     let (status, body) = approve(&app, ALICE, &id, json!({"proposal_digest": other})).await;
     assert_eq!(status, 409, "{body}");

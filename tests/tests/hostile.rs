@@ -3,7 +3,7 @@
 //! never a 5xx, and changes nothing. Markup is kept as data and escaped
 //! wherever the server renders HTML.
 
-use greenlight_tests::{ALICE, RITA, TestApp, brief, step_id};
+use greenlight_tests::{ALICE, RITA, TestApp, assert_names_field, brief, step_id};
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -275,26 +275,20 @@ async fn a_wrong_type_in_a_body_names_its_field() {
         b
     };
     let cases = [
-        (approve.as_str(), json!({"comment": 5}), "comment: "),
-        (
-            approve.as_str(),
-            json!({"proposal_digest": 5}),
-            "proposal_digest: ",
-        ),
-        (reject.as_str(), json!({"feedback": ["a"]}), "feedback: "),
-        ("/api/runs", json!({"workflow": 5, "brief": {}}), "workflow: "),
-        ("/api/runs", start(json!({"rerun_of": 5})), "rerun_of: "),
-        ("/api/runs", start(json!({"notes": 5})), "notes: "),
-        ("/api/session", json!({"token": 5}), "token: "),
+        (approve.as_str(), json!({"comment": 5}), "comment"),
+        (approve.as_str(), json!({"proposal_digest": 5}), "proposal_digest"),
+        (reject.as_str(), json!({"feedback": ["a"]}), "feedback"),
+        ("/api/runs", json!({"workflow": 5, "brief": {}}), "workflow"),
+        ("/api/runs", start(json!({"rerun_of": 5})), "rerun_of"),
+        ("/api/runs", start(json!({"notes": 5})), "notes"),
+        ("/api/session", json!({"token": 5}), "token"),
     ];
     for (path, body, named) in cases {
         let (status, answer) = app
             .request(Method::POST, path, Some(ALICE), Some(body.clone()))
             .await;
         assert_eq!(status, 400, "{path} {body}: {answer}");
-        assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
-        let message = answer["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with(named), "{path} {body}: {message}");
+        assert_names_field(&answer, named);
     }
     assert_eq!(snapshot(&app).await, before, "a bad request changed something");
 }

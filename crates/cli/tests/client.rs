@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, post, wait_for};
+use common::{Server, post};
 use greenlight_tests::*;
 use serde_json::json;
 use std::io::{Read, Write};
@@ -29,28 +29,11 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A launch with its four gates waiting; the run's id and the run.
-fn launched(server: &Server) -> (String, serde_json::Value) {
-    let (status, started) = post(
-        &server.url,
-        ALICE,
-        "/api/runs",
-        json!({"workflow": "campaign-launch", "brief": brief("demo-campaign-launch-spring-linen")}),
-    );
-    assert_eq!(status, 201, "{started}");
-    let run_id = started["run_id"].as_str().unwrap().to_string();
-    let run = wait_for("four gates", || {
-        let r = common::get(&server.url, ALICE, &format!("/api/runs/{run_id}"));
-        (waiting(&r).len() == 4).then_some(r)
-    });
-    (run_id, run)
-}
-
 #[test]
 fn a_reader_that_stops_early_ends_the_command_without_a_panic() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), None);
-    let (run_id, _) = launched(&server);
+    let (run_id, _) = common::launch(&server.url);
     for args in [
         vec!["approvals", "list"],
         vec!["runs", "show", run_id.as_str()],
@@ -110,7 +93,7 @@ fn an_answer_that_is_not_greenlights_json_is_an_error_not_a_decision() {
 fn text_from_other_people_cannot_drive_the_terminal_and_a_decision_shows_its_words() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), None);
-    let (run_id, run) = launched(&server);
+    let (run_id, run) = common::launch(&server.url);
     let gate = step_id(&run, "listings_gate");
     let feedback = "Too loud.\n\u{1b}[31mFAKE ROW\u{1b}[0m\tand \u{202e}reversed";
     let (status, body) = post(

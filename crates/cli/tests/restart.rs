@@ -25,17 +25,7 @@ fn start_server(data: &Path) -> Server {
 fn a_run_waiting_at_its_gates_survives_sigkill_and_completes_after_restart() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path());
-    let (status, started) = post(
-        &server.url,
-        "/api/runs",
-        json!({"workflow": "campaign-launch", "brief": brief("demo-campaign-launch-spring-linen")}),
-    );
-    assert_eq!(status, 201, "{started}");
-    let run_id = started["run_id"].as_str().unwrap().to_string();
-    let run = wait_for("four gates", || {
-        let r = get(&server.url, &format!("/api/runs/{run_id}"));
-        (waiting(&r).len() == 4).then_some(r)
-    });
+    let (run_id, run) = common::launch(&server.url);
     // Decide one before the crash; the rest after.
     let (status, body) = post(
         &server.url,
@@ -52,10 +42,7 @@ fn a_run_waiting_at_its_gates_survives_sigkill_and_completes_after_restart() {
     });
 
     // SIGKILL: no shutdown code runs.
-    let mut server = server;
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().unwrap();
-    drop(server);
+    server.kill();
 
     let server = start_server(data.path());
     let run = get(&server.url, &format!("/api/runs/{run_id}"));
@@ -115,17 +102,7 @@ fn a_run_waiting_at_its_gates_survives_sigkill_and_completes_after_restart() {
 fn a_second_process_on_the_same_data_directory_refuses_to_start() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path());
-    let (status, started) = post(
-        &server.url,
-        "/api/runs",
-        json!({"workflow": "campaign-launch", "brief": brief("demo-campaign-launch-spring-linen")}),
-    );
-    assert_eq!(status, 201, "{started}");
-    let run_id = started["run_id"].as_str().unwrap().to_string();
-    wait_for("four gates", || {
-        let r = get(&server.url, &format!("/api/runs/{run_id}"));
-        (waiting(&r).len() == 4).then_some(r)
-    });
+    let (run_id, _) = common::launch(&server.url);
 
     let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .env_remove("ANTHROPIC_API_KEY")
@@ -167,10 +144,7 @@ fn a_second_process_on_the_same_data_directory_refuses_to_start() {
     assert_eq!(run["status"], "running", "{run:#}");
     assert_eq!(waiting(&run).len(), 4, "{run:#}");
 
-    let mut server = server;
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().unwrap();
-    drop(server);
+    server.kill();
     let server = start_server(data.path());
     let run = get(&server.url, &format!("/api/runs/{run_id}"));
     assert_eq!(waiting(&run).len(), 4, "{run:#}");

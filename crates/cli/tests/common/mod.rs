@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test file uses its own part of these helpers
 
-use greenlight_tests::samples;
+use greenlight_tests::{ALICE, brief, samples, waiting};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -59,6 +59,12 @@ impl Server {
             }
         });
         Server { child, url, stderr }
+    }
+
+    /// Kills the server with SIGKILL (no shutdown code runs) and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
     }
 
     /// Waits for the server to stop at `point`, then kills it with SIGKILL.
@@ -138,4 +144,22 @@ pub fn wait_for(what: &str, mut check: impl FnMut() -> Option<Value>) -> Value {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Starts a Campaign Launch (as Alice, the spring-linen brief) and waits
+/// for its four gates; the run's id and the run.
+pub fn launch(url: &str) -> (String, Value) {
+    let (status, started) = post(
+        url,
+        ALICE,
+        "/api/runs",
+        serde_json::json!({"workflow": "campaign-launch", "brief": brief("demo-campaign-launch-spring-linen")}),
+    );
+    assert_eq!(status, 201, "{started}");
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let run = wait_for("four gates", || {
+        let r = get(url, ALICE, &format!("/api/runs/{run_id}"));
+        (waiting(&r).len() == 4).then_some(r)
+    });
+    (run_id, run)
 }
