@@ -172,9 +172,17 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             brand_dir,
         }) => {
             let id = WorkspaceId::parse(id)?;
+            if name.trim().is_empty() {
+                bail!("--name must not be blank");
+            }
             let spend_cap = Money::from_usd(*spend_cap_usd)
-                .filter(|m| *m >= Money::ZERO)
-                .context("--spend-cap-usd must be a number ≥ 0")?;
+                .filter(|m| *m >= Money::ZERO && m.micros() % 10_000 == 0)
+                .with_context(|| {
+                    format!(
+                        "--spend-cap-usd must be dollars and cents from 0 to {:.0}, not {spend_cap_usd}",
+                        i64::MAX / 1_000_000
+                    )
+                })?;
             let data = greenlight_agents::load_workspace_dir(brand_dir)
                 .with_context(|| format!("loading the brand data in {}", brand_dir.display()))?;
             let ws = Workspace {
@@ -208,6 +216,14 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let ws = WorkspaceId::parse(&workspace)?;
             if store.get_workspace(&ws).await?.is_none() {
                 bail!("no workspace {ws}: create it first with `greenlight admin workspace create`");
+            }
+            if name.trim().is_empty() {
+                bail!("--name must not be blank");
+            }
+            if let Some(bad) = roles.iter().find(|r| !greenlight_recipes::is_role(r)) {
+                bail!(
+                    "--role `{bad}` is not a role as gate policies name them: lowercase letters, digits and hyphens (e.g. ops-lead)"
+                );
             }
             if !roles.iter().any(|r| r == "member") {
                 roles.insert(0, "member".into());

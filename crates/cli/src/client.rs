@@ -242,6 +242,18 @@ pub fn pretty(v: &Value) -> anyhow::Result<String> {
         .collect())
 }
 
+/// An answer to a decision is one (API.md: the step, its status and the
+/// decision), or nothing is reported decided.
+fn a_decision(v: &Value) -> anyhow::Result<()> {
+    if v["step_id"].is_string() && v["decision"].is_object() {
+        return Ok(());
+    }
+    bail!(
+        "the answer is not a decision (no step_id and decision), so nothing can be said to be decided; is the URL a Greenlight API? It was: {}",
+        printable(&v.to_string().chars().take(120).collect::<String>())
+    )
+}
+
 /// A field of an answer as a person sees it ([`printable`]).
 fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
@@ -480,6 +492,7 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                     body,
                 )
                 .await?;
+            a_decision(&v)?;
             if json {
                 return print_json(&v);
             }
@@ -503,6 +516,7 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                     body,
                 )
                 .await?;
+            a_decision(&v)?;
             if json {
                 return print_json(&v);
             }

@@ -350,8 +350,43 @@ fn a_mistyped_store_path_is_an_error_that_creates_nothing() {
         err.contains("is a directory; the store is the file in it"),
         "{err}"
     );
+    // Nor do arguments that could not make a workspace.
+    for (name, cap) in [(" ", "1000"), ("Acme", "1e20"), ("Acme", "0.001")] {
+        let (ok, _, err) = create_workspace(&store, "acme", name, cap, "demo");
+        assert!(!ok, "{name:?} {cap}");
+        assert!(err.contains("--name") || err.contains("--spend-cap-usd"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "files were left behind"
+    );
     // Creating a workspace starts a store where there was none.
     let (ok, _, err) = create_workspace(&store, "acme", "Acme", "1000", "demo");
     assert!(ok, "{err}");
     assert!(typo.exists());
+    // A member needs a name, and roles as gate policies name them.
+    for (name, role, says) in [
+        ("", "member", "--name"),
+        ("Ann", "Ops Lead!!", "hyphens"),
+        ("Ann", "", "hyphens"),
+    ] {
+        let (ok, _, err) = admin(
+            &store,
+            &[
+                "member",
+                "add",
+                "--workspace",
+                "acme",
+                "--id",
+                "ann",
+                "--name",
+                name,
+                "--role",
+                role,
+            ],
+        );
+        assert!(!ok, "{name:?} {role:?}");
+        assert!(err.contains(says), "{err}");
+    }
 }

@@ -12,7 +12,7 @@ mod validate;
 pub use brief::{BriefError, MAX_BRIEF_BYTES, MAX_STRING_CHARS, check_brief};
 pub use compile::{all_function_placeholders, asl_text, compile, errors, function_placeholder, state_name};
 pub use model::*;
-pub use validate::{Problem, RecipeError, parse_recipe, validate};
+pub use validate::{Problem, RecipeError, is_role, parse_recipe, validate};
 
 /// A seeded recipe's YAML and its committed ASL, as embedded in the binary.
 pub struct SeededRecipe {

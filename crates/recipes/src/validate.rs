@@ -391,7 +391,8 @@ fn article(kind: StepKind) -> &'static str {
     }
 }
 
-fn is_role(s: &str) -> bool {
+/// A role's name as gate policies name it: kebab-case (`ops-lead`).
+pub fn is_role(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
