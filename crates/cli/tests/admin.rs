@@ -53,6 +53,12 @@ fn create_workspace(store: &str, id: &str, name: &str, cap: &str, brand: &str) -
     )
 }
 
+/// `admin member add` of `ann` to the `acme` workspace.
+fn add_member(store: &str, name: &str, role: &str) -> (bool, String, String) {
+    let args = ["member", "add", "--workspace", "acme", "--id", "ann"];
+    admin(store, &[&args[..], &["--name", name, "--role", role]].concat())
+}
+
 fn get(url: &str, token: &str) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -92,21 +98,7 @@ fn admin_creates_a_workspace_member_and_token_that_the_api_accepts_until_revoked
     );
     assert!(!ok);
     assert!(err.contains("no workspace nope"), "{err}");
-    let (ok, out, err) = admin(
-        &store,
-        &[
-            "member",
-            "add",
-            "--workspace",
-            "acme",
-            "--id",
-            "ann",
-            "--name",
-            "Ann Lee",
-            "--role",
-            "ops-lead",
-        ],
-    );
+    let (ok, out, err) = add_member(&store, "Ann Lee", "ops-lead");
     assert!(ok, "{err}");
     assert!(out.contains("member, ops-lead"), "{out}");
     let (ok, token, err) = admin(
@@ -371,21 +363,7 @@ fn a_mistyped_store_path_is_an_error_that_creates_nothing() {
         ("Ann", "Ops Lead!!", "hyphens"),
         ("Ann", "", "hyphens"),
     ] {
-        let (ok, _, err) = admin(
-            &store,
-            &[
-                "member",
-                "add",
-                "--workspace",
-                "acme",
-                "--id",
-                "ann",
-                "--name",
-                name,
-                "--role",
-                role,
-            ],
-        );
+        let (ok, _, err) = add_member(&store, name, role);
         assert!(!ok, "{name:?} {role:?}");
         assert!(err.contains(says), "{err}");
     }
