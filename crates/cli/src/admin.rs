@@ -157,6 +157,9 @@ fn new_token() -> anyhow::Result<String> {
     ))
 }
 
+/// The largest monthly spend cap `admin` sets: a billion dollars.
+const MAX_SPEND_CAP_USD: f64 = 1e9;
+
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let create = match args.command {
         AdminCmd::Workspace(WorkspaceCmd::Create { .. }) => Create::Allowed,
@@ -175,14 +178,14 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             if name.trim().is_empty() {
                 bail!("--name must not be blank");
             }
-            let spend_cap = Money::from_usd(*spend_cap_usd)
-                .filter(|m| *m >= Money::ZERO && m.micros() % 10_000 == 0)
-                .with_context(|| {
-                    format!(
-                        "--spend-cap-usd must be dollars and cents from 0 to {:.0}, not {spend_cap_usd}",
-                        i64::MAX / 1_000_000
-                    )
-                })?;
+            // Counted in cents as given, before any rounding to micro-dollars.
+            let cents = *spend_cap_usd * 100.0;
+            if !(0.0..=MAX_SPEND_CAP_USD * 100.0).contains(&cents) || (cents - cents.round()).abs() > 1e-6 {
+                bail!(
+                    "--spend-cap-usd must be dollars and cents from 0 to {MAX_SPEND_CAP_USD:.0} a month, not {spend_cap_usd}"
+                );
+            }
+            let spend_cap = Money::from_micros(cents.round() as i64 * 10_000);
             let data = greenlight_agents::load_workspace_dir(brand_dir)
                 .with_context(|| format!("loading the brand data in {}", brand_dir.display()))?;
             let ws = Workspace {

@@ -71,10 +71,13 @@ fn init_tracing() {
     let filter =
         EnvFilter::try_from_env("GREENLIGHT_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     let json = std::env::var("GREENLIGHT_LOG_FORMAT").is_ok_and(|f| f == "json");
-    // Colours only for a person at a terminal, not in a redirected log.
+    // Colours only for a person at a terminal who has not asked for none
+    // (NO_COLOR), never in a redirected log.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -343,10 +343,15 @@ fn a_mistyped_store_path_is_an_error_that_creates_nothing() {
         "{err}"
     );
     // Nor do arguments that could not make a workspace.
-    for (name, cap) in [(" ", "1000"), ("Acme", "1e20"), ("Acme", "0.001")] {
+    for (name, cap, says) in [
+        (" ", "1000", "--name must not be blank"),
+        ("Acme", "1e20", "dollars and cents from 0 to 1000000000"),
+        ("Acme", "0.001", "dollars and cents"),
+        ("Acme", "8999999999.03", "dollars and cents"),
+    ] {
         let (ok, _, err) = create_workspace(&store, "acme", name, cap, "demo");
         assert!(!ok, "{name:?} {cap}");
-        assert!(err.contains("--name") || err.contains("--spend-cap-usd"), "{err}");
+        assert!(err.contains(says), "{err}");
     }
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -354,12 +359,13 @@ fn a_mistyped_store_path_is_an_error_that_creates_nothing() {
         "files were left behind"
     );
     // Creating a workspace starts a store where there was none.
-    let (ok, _, err) = create_workspace(&store, "acme", "Acme", "1000", "demo");
+    let (ok, out, err) = create_workspace(&store, "acme", "Acme", "1234.56", "demo");
     assert!(ok, "{err}");
+    assert!(out.contains("spend cap $1,234.56/month"), "{out}");
     assert!(typo.exists());
     // A member needs a name, and roles as gate policies name them.
     for (name, role, says) in [
-        ("", "member", "--name"),
+        ("", "member", "--name must not be blank"),
         ("Ann", "Ops Lead!!", "hyphens"),
         ("Ann", "", "hyphens"),
     ] {
