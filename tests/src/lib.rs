@@ -123,6 +123,12 @@ impl TestApp {
         self.request(reqwest::Method::GET, path, Some(token), None).await
     }
 
+    /// `verb` (`approve` or `reject`) on the gate `step_id`, with `body`.
+    pub async fn decide(&self, token: &str, step_id: &str, verb: &str, body: Value) -> (u16, Value) {
+        self.post(token, &format!("/api/dashboard/approvals/{step_id}/{verb}"), body)
+            .await
+    }
+
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
         self.request(reqwest::Method::POST, path, Some(token), Some(body))
             .await
@@ -234,6 +240,13 @@ impl TestApp {
         })
         .await
     }
+}
+
+/// A 400 whose message says `saying`.
+pub fn assert_refused(status: u16, body: &Value, saying: &str) {
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(saying), "not saying {saying:?}: {body}");
 }
 
 /// A 400 `invalid_request` whose message begins with the field it names.

@@ -11,21 +11,12 @@ async fn launch(app: &TestApp) -> (String, Value) {
 }
 
 async fn approve(app: &TestApp, token: &str, step_id: &str, body: Value) -> (u16, Value) {
-    app.post(
-        token,
-        &format!("/api/dashboard/approvals/{step_id}/approve"),
-        body,
-    )
-    .await
+    app.decide(token, step_id, "approve", body).await
 }
 
 async fn reject(app: &TestApp, token: &str, step_id: &str, feedback: &str) -> (u16, Value) {
-    app.post(
-        token,
-        &format!("/api/dashboard/approvals/{step_id}/reject"),
-        json!({"feedback": feedback}),
-    )
-    .await
+    app.decide(token, step_id, "reject", json!({"feedback": feedback}))
+        .await
 }
 
 /// The spring-linen brief with one field changed is a 400 whose message names `named`.
@@ -39,11 +30,7 @@ async fn brief_refused_naming(app: &TestApp, field: &str, value: Value, named: &
             json!({"workflow": "campaign-launch", "brief": b}),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains(named),
-        "{body}"
-    );
+    assert_refused(status, &body, named);
 }
 
 #[tokio::test]
@@ -176,14 +163,7 @@ async fn an_edit_approved_is_the_spend_the_card_shows_and_the_cap_is_charged() {
     let mut half_day = edit.clone();
     half_day[0]["days"] = json!(1.5);
     let (status, body) = approve(&app, OLIVIA, &gate, json!({"edited_proposal": half_day})).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("campaigns[0].days must be a whole number"),
-        "{body}"
-    );
+    assert_refused(status, &body, "campaigns[0].days must be a whole number");
     // Days written as 7.0 are the whole number 7, for the summary and the action.
     let mut sent = edit.clone();
     for c in sent.as_array_mut().unwrap() {
@@ -507,17 +487,9 @@ async fn bad_requests_are_4xx_in_the_contract_shape_and_change_nothing() {
     let id = step_id(&run, "listings_gate");
     for feedback in [json!(""), json!("   "), Value::Null] {
         let (status, body) = app
-            .post(
-                ALICE,
-                &format!("/api/dashboard/approvals/{id}/reject"),
-                json!({"feedback": feedback}),
-            )
+            .decide(ALICE, &id, "reject", json!({"feedback": feedback}))
             .await;
-        assert_eq!(status, 400, "{body}");
-        assert!(
-            body["error"]["message"].as_str().unwrap().contains("feedback"),
-            "{body}"
-        );
+        assert_refused(status, &body, "feedback");
     }
     let long = "x".repeat(4001);
     let (status, body) = approve(&app, ALICE, &id, json!({"comment": long})).await;
@@ -913,12 +885,5 @@ async fn a_post_launch_loop_triages_the_post_its_launch_sent() {
             json!({"workflow": "post-launch-loop", "brief": {"title": "x", "launch_run_id": lp}}),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("launch_run_id"),
-        "{body}"
-    );
+    assert_refused(status, &body, "launch_run_id");
 }

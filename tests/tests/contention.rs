@@ -5,7 +5,7 @@ use futures::future::join_all;
 use greenlight_core::ids::MemberId;
 use greenlight_core::model::Member;
 use greenlight_core::service::token_hash;
-use greenlight_tests::{ALICE, OLIVIA, TestApp, assert_names_field, brief, step, step_id};
+use greenlight_tests::{ALICE, OLIVIA, TestApp, assert_names_field, assert_refused, brief, step, step_id};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -55,6 +55,23 @@ async fn post_with(
         serde_json::from_str(&text).unwrap_or(Value::Null),
         headers,
     )
+}
+
+/// Starts a run with `body` sent as it is under `key`: the answer must be
+/// a replay of an earlier 201, whose body it returns.
+async fn replayed_start(app: &TestApp, key: &str, body: impl Into<reqwest::Body>) -> Value {
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/runs"))
+        .bearer_auth(ALICE)
+        .header("Idempotency-Key", key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    assert_eq!(resp.headers()["idempotency-replayed"], "true");
+    resp.json().await.unwrap()
 }
 
 fn events_of<'a>(events: &'a [Value], step_id: &str, kind: &str) -> Vec<&'a Value> {
@@ -188,18 +205,7 @@ async fn an_idempotency_key_replays_the_first_response() {
         "{{ \"brief\" : {},\n  \"workflow\":\"campaign-launch\" }}",
         start["brief"]
     );
-    let resp = reqwest::Client::new()
-        .post(app.url("/api/runs"))
-        .bearer_auth(ALICE)
-        .header("Idempotency-Key", "launch-1")
-        .header("content-type", "application/json")
-        .body(reordered)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    assert_eq!(resp.headers()["idempotency-replayed"], "true");
-    let body: Value = resp.json().await.unwrap();
+    let body = replayed_start(&app, "launch-1", reordered).await;
     assert_eq!(body["run_id"], ids[0]);
     let (_, runs) = app.get(ALICE, "/api/runs").await;
     assert_eq!(
@@ -214,14 +220,7 @@ async fn an_idempotency_key_replays_the_first_response() {
     // The same key on a different request is refused, and starts nothing.
     let other = json!({"workflow": "profile-audit", "brief": {"title": "Shop audit"}});
     let (status, body, _) = post_with(&app, ALICE, "/api/runs", other, Some("launch-1")).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Idempotency-Key"),
-        "{body}"
-    );
+    assert_refused(status, &body, "Idempotency-Key");
     for bad in ["", "has space", &"k".repeat(256)] {
         let (status, body, _) = post_with(&app, ALICE, "/api/runs", start.clone(), Some(bad)).await;
         assert_eq!(status, 400, "{bad:?}: {body}");
@@ -254,11 +253,17 @@ async fn a_stale_digest_is_refused_and_changes_nothing() {
     assert!(digest.starts_with("sha256:"));
     let wrong = format!("sha256:{}", "0".repeat(64));
     for verdict in ["approve", "reject"] {
+        let feedback = if verdict == "reject" {
+            json!("no")
+        } else {
+            Value::Null
+        };
         let (status, body) = app
-            .post(
+            .decide(
                 ALICE,
-                &format!("/api/dashboard/approvals/{gate}/{verdict}"),
-                json!({"proposal_digest": wrong, "feedback": if verdict == "reject" { json!("no") } else { Value::Null }}),
+                &gate,
+                verdict,
+                json!({"proposal_digest": wrong, "feedback": feedback}),
             )
             .await;
         // Approve takes no feedback: send the field only where it belongs.
@@ -270,22 +275,14 @@ async fn a_stale_digest_is_refused_and_changes_nothing() {
         assert_eq!(body["error"]["code"], "stale_proposal");
     }
     let (status, body) = app
-        .post(
-            ALICE,
-            &format!("/api/dashboard/approvals/{gate}/approve"),
-            json!({"proposal_digest": wrong}),
-        )
+        .decide(ALICE, &gate, "approve", json!({"proposal_digest": wrong}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "stale_proposal");
     // Something that is not a digest at all is a 400 naming the field.
     for garbage in ["garbage", "sha256:XYZ", &format!("sha256:{}", "A".repeat(64))] {
         let (status, body) = app
-            .post(
-                ALICE,
-                &format!("/api/dashboard/approvals/{gate}/approve"),
-                json!({"proposal_digest": garbage}),
-            )
+            .decide(ALICE, &gate, "approve", json!({"proposal_digest": garbage}))
             .await;
         assert_eq!(status, 400, "{garbage}: {body}");
         assert_names_field(&body, "proposal_digest");
@@ -296,11 +293,7 @@ async fn a_stale_digest_is_refused_and_changes_nothing() {
     assert_eq!(month["spend_cap_remaining_usd"], card["spend_cap_remaining_usd"]);
     // The digest shown approves.
     let (status, body) = app
-        .post(
-            ALICE,
-            &format!("/api/dashboard/approvals/{gate}/approve"),
-            json!({"proposal_digest": digest}),
-        )
+        .decide(ALICE, &gate, "approve", json!({"proposal_digest": digest}))
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -334,18 +327,7 @@ async fn a_response_kept_by_an_earlier_version_still_replays() {
         expires_at: later,
     };
     app.local.app.store().keep_response(&kept, now).await.unwrap();
-    let resp = reqwest::Client::new()
-        .post(app.url("/api/runs"))
-        .bearer_auth(ALICE)
-        .header("Idempotency-Key", "before-the-upgrade")
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    assert_eq!(resp.headers()["idempotency-replayed"], "true");
-    let replayed: Value = resp.json().await.unwrap();
+    let replayed = replayed_start(&app, "before-the-upgrade", body).await;
     assert_eq!(replayed["run_id"], "run_kept_earlier");
     let (_, runs) = app.get(ALICE, "/api/runs").await;
     assert_eq!(
