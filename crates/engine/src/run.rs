@@ -209,7 +209,7 @@ impl Engine {
             };
         }
         info!(execution = name, machine, "execution started");
-        self.spawn(record);
+        spawn_execution(&self.inner, record, true);
         Ok(())
     }
 
@@ -232,7 +232,7 @@ impl Engine {
     /// Runs an execution in memory, unless it already runs: then that run
     /// is told to go on (if it is parking) instead.
     fn spawn(&self, record: ExecutionRecord) {
-        spawn_execution(&self.inner, record);
+        spawn_execution(&self.inner, record, false);
     }
 
     pub async fn status(&self, name: &str) -> Result<ExecutionStatus, EngineError> {
@@ -307,7 +307,7 @@ impl Engine {
                 let _ = sender.send(outcome);
             }
             // Parked: run the execution again; the journal holds the outcome.
-            Some(Waiter::Parked) => spawn_execution(&self.inner, record),
+            Some(Waiter::Parked) => spawn_execution(&self.inner, record, false),
             None => {}
         }
         Ok(())
@@ -342,7 +342,9 @@ async fn notify(inner: &Inner, record: &ExecutionRecord) {
     }
 }
 
-fn spawn_execution(inner: &Arc<Inner>, record: ExecutionRecord) {
+/// `fresh`: the execution was created just now, so the journal holds no
+/// outcome of it yet (its tasks need not look one up).
+fn spawn_execution(inner: &Arc<Inner>, record: ExecutionRecord, fresh: bool) {
     let control = Arc::new(Control::default());
     {
         let Ok(mut active) = inner.active.lock() else {
@@ -361,7 +363,7 @@ fn spawn_execution(inner: &Arc<Inner>, record: ExecutionRecord) {
         );
     }
     let inner = inner.clone();
-    tokio::spawn(async move { run_execution(inner, record, control).await });
+    tokio::spawn(async move { run_execution(inner, record, control, fresh).await });
 }
 
 /// Takes an execution's in-memory entry away if its run ends by panicking,
@@ -381,7 +383,12 @@ impl Drop for ActiveEntry {
     }
 }
 
-async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord, mut control: Arc<Control>) {
+async fn run_execution(
+    inner: Arc<Inner>,
+    mut record: ExecutionRecord,
+    mut control: Arc<Control>,
+    mut fresh: bool,
+) {
     let _entry = ActiveEntry {
         inner: inner.clone(),
         name: record.name.clone(),
@@ -401,7 +408,10 @@ async fn run_execution(inner: Arc<Inner>, mut record: ExecutionRecord, mut contr
         return;
     };
     let result = loop {
-        match run_in_memory(&inner, &record, &machine, control.clone()).await {
+        let run = run_in_memory(&inner, &record, &machine, control.clone(), fresh).await;
+        // Once parked, a decision may be in the journal.
+        fresh = false;
+        match run {
             Some(result) => break result,
             None => {
                 // Parked. Unless a task completed meanwhile, the execution
@@ -455,6 +465,7 @@ async fn run_in_memory(
     record: &ExecutionRecord,
     machine: &Machine,
     control: Arc<Control>,
+    fresh: bool,
 ) -> Option<Result<Value, Failure>> {
     let ctx = Ctx {
         inner: inner.clone(),
@@ -472,13 +483,16 @@ async fn run_in_memory(
         transitions: std::sync::atomic::AtomicU64::new(0),
         // Read once: a replay finds its tasks' outcomes here. An outcome
         // recorded later is read from the journal when its task comes.
-        journaled: Mutex::new(
+        journaled: Mutex::new(if fresh {
+            HashMap::new()
+        } else {
             inner
                 .journal
                 .task_outcomes(&record.name)
                 .await
-                .unwrap_or_default(),
-        ),
+                .unwrap_or_default()
+        }),
+        fresh,
     };
     let run = run_machine(&ctx, machine, record.input.clone(), String::new());
     tokio::pin!(run);
@@ -550,6 +564,10 @@ struct Ctx {
     transitions: std::sync::atomic::AtomicU64,
     /// The outcomes journaled when this run began, taken as tasks replay.
     journaled: Mutex<HashMap<String, TaskOutcome>>,
+    /// The execution began in this run, and has not been parked: only this
+    /// run records its tasks' outcomes (a waiting task's arrives on its
+    /// channel), so none is looked up in the journal.
+    fresh: bool,
 }
 
 impl Ctx {
@@ -558,6 +576,9 @@ impl Ctx {
     async fn outcome(&self, key: &str) -> Result<Option<TaskOutcome>, JournalError> {
         if let Some(o) = self.journaled.lock().ok().and_then(|mut j| j.remove(key)) {
             return Ok(Some(o));
+        }
+        if self.fresh {
+            return Ok(None);
         }
         self.inner.journal.task_outcome(&self.execution, key).await
     }
@@ -692,10 +713,11 @@ async fn run_state(ctx: &Ctx, state: &State, raw_input: Value, key: &str) -> Res
                 // A retry whose outcome is already journaled (replay) need not wait.
                 let next = format!("{key}@{attempt}");
                 let replayed = ctx.journaled.lock().is_ok_and(|j| j.contains_key(&next))
-                    || matches!(
-                        ctx.inner.journal.task_outcome(&ctx.execution, &next).await,
-                        Ok(Some(_))
-                    );
+                    || !ctx.fresh
+                        && matches!(
+                            ctx.inner.journal.task_outcome(&ctx.execution, &next).await,
+                            Ok(Some(_))
+                        );
                 if !replayed {
                     warn!(execution = %ctx.execution, state = %state.name, error = %failure.error, attempt, "retrying");
                     let secs = (delay * ctx.inner.retry_scale).max(0.0);
@@ -921,7 +943,10 @@ async fn run_task(
             invoked?;
             // A decision may have completed this task while it was parked and
             // before this run registered again: the journal has it then.
-            if let Ok(Some(outcome)) = journal.task_outcome(&ctx.execution, key).await {
+            // (Never so in a fresh execution: nothing of it was parked.)
+            if (was_parked || !ctx.fresh)
+                && let Ok(Some(outcome)) = journal.task_outcome(&ctx.execution, key).await
+            {
                 drop(guard);
                 return match outcome {
                     TaskOutcome::Succeeded(v) => Ok(v),

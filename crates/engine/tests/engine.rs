@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 struct MemJournal {
     executions: Mutex<HashMap<String, ExecutionRecord>>,
     tasks: Mutex<HashMap<(String, String), TaskOutcome>>,
+    /// How many times a task's outcome was looked up (one or all of an execution's).
+    lookups: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait]
@@ -50,6 +52,7 @@ impl Journal for MemJournal {
     async fn task_outcome(&self, e: &str, k: &str) -> Result<Option<TaskOutcome>, JournalError> {
         // A real journal suspends here (SQLite runs on a blocking thread).
         tokio::task::yield_now().await;
+        self.lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self
             .tasks
             .lock()
@@ -59,6 +62,7 @@ impl Journal for MemJournal {
     }
     async fn task_outcomes(&self, e: &str) -> Result<HashMap<String, TaskOutcome>, JournalError> {
         tokio::task::yield_now().await;
+        self.lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self
             .tasks
             .lock()
@@ -272,6 +276,48 @@ async fn tasks_pass_references_and_keep_their_input() {
     let calls = r.funcs.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].1, json!({"run_id": "run_1", "fixed": 1}));
+}
+
+#[tokio::test]
+async fn a_new_execution_looks_up_no_outcome_but_a_restarted_one_replays_them() {
+    let def = json!({"StartAt": "A", "States": {
+        "A": invoke("echo", Some("F")),
+        "F": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+              "Parameters": {"FunctionName": "flaky", "Payload": {}},
+              "Retry": [{"ErrorEquals": ["Retryable"], "MaxAttempts": 3}], "ResultPath": null, "End": true}
+    }});
+    let journal = Arc::new(MemJournal::default());
+    let r = rig_with(def.clone(), journal.clone()).unwrap();
+    let end = r.run("fresh", json!({"run_id": "run_1"})).await;
+    assert_eq!(end.status, ExecutionStatus::Succeeded);
+    // Four tasks ran (echo, then flaky three times), each journaled ...
+    assert_eq!(journal.tasks.lock().unwrap().len(), 4);
+    // ... and none was looked up: only this run could have recorded them.
+    assert_eq!(journal.lookups.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // The same journal with the execution unfinished: a new engine replays
+    // the four outcomes instead of invoking anything again.
+    if let Some(e) = journal.executions.lock().unwrap().get_mut("fresh") {
+        e.status = ExecutionStatus::Running;
+        e.output = None;
+        e.notified = false;
+    }
+    let again = rig_with(def, journal.clone()).unwrap();
+    let waiting = again.ends.notify.notified();
+    assert_eq!(again.engine.recover().await.unwrap(), 1);
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the replay ends");
+    assert_eq!(
+        again.funcs.calls.lock().unwrap().len(),
+        0,
+        "nothing is invoked twice"
+    );
+    assert!(journal.lookups.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_eq!(
+        journal.executions.lock().unwrap()["fresh"].status,
+        ExecutionStatus::Succeeded
+    );
 }
 
 #[tokio::test]

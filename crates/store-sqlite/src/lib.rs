@@ -512,16 +512,25 @@ fn run_status(tx: &Connection, run: &str) -> Res<Option<RunStatus>> {
     Ok(s.and_then(|s| RunStatus::parse(&s)))
 }
 
-fn step_status(tx: &Connection, run: &str, key: &str) -> Res<Option<StepStatus>> {
-    let s: Option<String> = query_row(
+/// A run's status and one of its steps', in one lookup (`None` where the
+/// run, or its step, is not there).
+fn statuses(tx: &Connection, run: &str, key: &str) -> Res<(Option<RunStatus>, Option<StepStatus>)> {
+    let s: Option<(String, Option<String>)> = query_row(
         tx,
-        "SELECT status FROM steps WHERE run_id = ?1 AND key = ?2",
+        "SELECT runs.status, steps.status FROM runs
+         LEFT JOIN steps ON steps.run_id = runs.id AND steps.key = ?2 WHERE runs.id = ?1",
         [run, key],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
     .map_err(db_err)?;
-    Ok(s.and_then(|s| StepStatus::parse(&s)))
+    Ok(match s {
+        Some((run, step)) => (
+            RunStatus::parse(&run),
+            step.as_deref().and_then(StepStatus::parse),
+        ),
+        None => (None, None),
+    })
 }
 
 /// A step update with its JSON written: what the writer thread applies.
@@ -562,28 +571,26 @@ impl WrittenUpdate {
 }
 
 fn apply_update(tx: &Connection, u: &WrittenUpdate) -> Res<bool> {
-    if run_status(tx, &u.run_id)? != Some(RunStatus::Running) {
+    let (run, step) = statuses(tx, &u.run_id, &u.key)?;
+    if run != Some(RunStatus::Running) || !step.is_some_and(|c| u.from.contains(&c)) {
         return Ok(false);
     }
-    let current = step_status(tx, &u.run_id, &u.key)?;
-    if !current.is_some_and(|c| u.from.contains(&c)) {
-        return Ok(false);
-    }
-    execute(
-        tx,
-        "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at)
-         WHERE run_id = ?1 AND key = ?2",
-        params![u.run_id, u.key, u.to.as_str(), u.started_at, u.finished_at],
-    )
-    .map_err(db_err)?;
-    if let Some((output, trail, cost)) = &u.result {
-        execute(
+    match &u.result {
+        None => execute(
             tx,
-            "UPDATE steps SET output = ?3, trail = ?4, cost = ?5 WHERE run_id = ?1 AND key = ?2",
-            params![u.run_id, u.key, output, trail, cost],
-        )
-        .map_err(db_err)?;
+            "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at)
+             WHERE run_id = ?1 AND key = ?2",
+            params![u.run_id, u.key, u.to.as_str(), u.started_at, u.finished_at],
+        ),
+        Some((output, trail, cost)) => execute(
+            tx,
+            "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at),
+                              output = ?6, trail = ?7, cost = ?8
+             WHERE run_id = ?1 AND key = ?2",
+            params![u.run_id, u.key, u.to.as_str(), u.started_at, u.finished_at, output, trail, cost],
+        ),
     }
+    .map_err(db_err)?;
     insert_events(tx, &u.run_id, &u.events)?;
     Ok(true)
 }
@@ -946,11 +953,10 @@ impl Store for SqliteStore {
                 Some(_) => return Ok(GateOpened::Closed),
                 None => {}
             }
-            if run_status(tx, &run_id)? != Some(RunStatus::Running) {
-                return Ok(GateOpened::Closed);
-            }
-            let current = step_status(tx, &run_id, &key)?;
-            if !matches!(current, Some(StepStatus::Pending) | Some(StepStatus::Running)) {
+            let (run, current) = statuses(tx, &run_id, &key)?;
+            if run != Some(RunStatus::Running)
+                || !matches!(current, Some(StepStatus::Pending) | Some(StepStatus::Running))
+            {
                 return Ok(GateOpened::Closed);
             }
             execute(
@@ -1048,9 +1054,7 @@ impl Store for SqliteStore {
             let key = w.step_id.step_key().as_str().to_string();
             let sid = w.step_id.to_string();
             // Conditions: the step is waiting and the run is running.
-            if run_status(tx, &run)? != Some(RunStatus::Running)
-                || step_status(tx, &run, &key)? != Some(StepStatus::WaitingForApproval)
-            {
+            if statuses(tx, &run, &key)? != (Some(RunStatus::Running), Some(StepStatus::WaitingForApproval)) {
                 return Ok(DecisionApplied::Conflict);
             }
             let token: Option<String> = query_row(tx, "SELECT task_token FROM approvals WHERE step_id = ?1 AND status = 'pending'", [&sid], |r| r.get(0))
