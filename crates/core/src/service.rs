@@ -1518,8 +1518,17 @@ impl Greenlight {
         });
         let summary = proposal::summary(&gate.target_output_field, proposal);
         // A retried gate task finds its approval already open: the suggestion
-        // stays the one the card showed (and the history will record).
-        let existing = self.d.store.get_approval(&step_id).await.map_err(retryable)?;
+        // stays the one the card showed (and the history will record). A gate
+        // still pending in the run has none to look up (were one opened
+        // meanwhile, the store keeps it, suggestion and all).
+        let pending = record
+            .step(&step.key)
+            .is_some_and(|s| s.status == StepStatus::Pending);
+        let existing = if pending {
+            None
+        } else {
+            self.d.store.get_approval(&step_id).await.map_err(retryable)?
+        };
         let (suggestion, card_cost) = match existing {
             Some(a) => (a.suggestion, Money::ZERO),
             None => self
