@@ -295,6 +295,20 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     auto_approve: vec![entry.clone()],
                 };
                 greenlight_core::approver::check_settings(&book, &check)?;
+                // A gate whose policy has a spend threshold holds proposals
+                // that commit spend: opted in without --spend, it would never act.
+                let spend_gate = book
+                    .get(&workflow)
+                    .and_then(|l| l.recipe.step(&gate))
+                    .and_then(|s| s.gate.as_ref())
+                    .and_then(|g| g.policy.as_ref())
+                    .is_some_and(|p| p.when_spend_over_usd.is_some());
+                if spend_gate && !spend {
+                    bail!(
+                        "{workflow} / {gate} holds proposals that commit spend (its policy has a spend threshold): \
+                         without --spend auto-approve would never act on it; add --spend to opt its spend in"
+                    );
+                }
                 settings.auto_approve.push(entry);
             }
             store.put_approver_settings(&ws, &settings).await?;

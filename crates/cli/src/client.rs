@@ -36,6 +36,9 @@ pub enum ApprovalsCmd {
         gate: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// The next page: the cursor the previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// The Review card of one approval.
     Show {
@@ -104,6 +107,9 @@ pub enum RunsCmd {
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// The next page: the cursor the previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
 }
 
@@ -328,6 +334,7 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
             workflow,
             gate,
             limit,
+            cursor,
         } => {
             let json = conn.json;
             let api = Api::new(conn)?;
@@ -337,6 +344,9 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
             }
             if let Some(g) = gate {
                 path.push_str(&format!("&gate={}", enc(&g)));
+            }
+            if let Some(c) = cursor {
+                path.push_str(&format!("&cursor={}", enc(&c)));
             }
             let v = api.get(&path).await?;
             if json {
@@ -367,6 +377,7 @@ pub async fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                     })
                     .collect(),
             );
+            next_page(&v);
             Ok(())
         }
         ApprovalsCmd::Show { conn, step_id } => {
@@ -607,11 +618,19 @@ pub async fn runs(cmd: RunsCmd) -> anyhow::Result<()> {
             print_run(&v);
             Ok(())
         }
-        RunsCmd::List { conn, status, limit } => {
+        RunsCmd::List {
+            conn,
+            status,
+            limit,
+            cursor,
+        } => {
             let json = conn.json;
             let mut path = format!("/api/runs?limit={limit}");
             if let Some(st) = status {
                 path.push_str(&format!("&status={}", enc(&st)));
+            }
+            if let Some(c) = cursor {
+                path.push_str(&format!("&cursor={}", enc(&c)));
             }
             let v = Api::new(conn)?.get(&path).await?;
             if json {
@@ -637,8 +656,16 @@ pub async fn runs(cmd: RunsCmd) -> anyhow::Result<()> {
                     })
                     .collect(),
             );
+            next_page(&v);
             Ok(())
         }
+    }
+}
+
+/// Under a list's table: how to ask for the page after it, if there is one.
+fn next_page(page: &Value) {
+    if let Some(c) = page.get("next_cursor").and_then(Value::as_str) {
+        println!("More: the same command with --cursor {}", printable(c));
     }
 }
 

@@ -190,6 +190,13 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     println!();
     println!("Dashboard: open http://{addr} in a browser and pick a member to sign in.");
     let members = local.dev_members();
+    // The hint's token is one that works on this store: a revoked sample
+    // token is not shown (the dev members are those whose token still works).
+    let try_token = members
+        .iter()
+        .find(|m| m.workspace_id == "demo")
+        .or(members.first())
+        .map(|m| m.token.clone());
     if !members.is_empty() {
         println!();
         println!("Dev-only API tokens (refused outside dev mode):");
@@ -206,7 +213,16 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     }
     println!();
     println!("Try:");
-    println!("  export GREENLIGHT_URL=http://{addr} GREENLIGHT_TOKEN=demo-alice-token");
+    match &try_token {
+        Some(t) => println!("  export GREENLIGHT_URL=http://{addr} GREENLIGHT_TOKEN={t}"),
+        None => {
+            println!("  export GREENLIGHT_URL=http://{addr}");
+            println!(
+                "  export GREENLIGHT_TOKEN=$(greenlight admin --store sqlite:{}/greenlight.sqlite3 token issue --workspace demo --member alice)",
+                args.data_dir.display()
+            );
+        }
+    }
     println!(
         "  greenlight runs start campaign-launch --brief samplesdata/briefs/demo-campaign-launch-spring-linen.json"
     );

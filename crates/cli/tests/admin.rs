@@ -265,6 +265,17 @@ fn admin_opts_a_gate_in_to_auto_approve_and_refuses_what_is_not_a_gate() {
     let (ok, _, err) = opt(&["--gate", "ad_spend_gate", "--threshold", "0.3", "--spend"]);
     assert!(!ok);
     assert!(err.contains("threshold") && err.contains("0.3"), "{err}");
+    // A gate whose proposals commit spend, opted in without --spend, would
+    // never act: refused, saying what to add; with --spend it is on.
+    let (ok, _, err) = opt(&["--gate", "ad_spend_gate", "--threshold", "0.9"]);
+    assert!(!ok);
+    assert!(
+        err.contains("commit spend") && err.contains("add --spend"),
+        "{err}"
+    );
+    let (ok, out, err) = opt(&["--gate", "ad_spend_gate", "--threshold", "0.9", "--spend"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("proposals with spend included"), "{out}");
     // A custom recipe's gate, named with its file.
     let custom = greenlight_tests::repo().join("tests/fixtures/recipes/soft-launch.yaml");
     let (workflow, gate) = ("soft-launch".to_string(), "listings_gate".to_string());

@@ -191,3 +191,88 @@ fn compiling_recipes_writes_all_of_them_or_none() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out_dir.join("my-launch.asl.json").exists());
 }
+
+/// A list longer than `--limit` ends with its next page's cursor, and
+/// `--cursor` gets that page: the pages together are every item, once.
+#[test]
+fn lists_page_with_the_cursor_they_print() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), None);
+    let (run_id, _) = common::launch(&server.url);
+    let cursor_of = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("More: the same command with --cursor "))
+            .map(str::to_string)
+    };
+    // Four gates wait: pages of three, then one.
+    let first = cli(&server.url, &["approvals", "list", "--limit", "3"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let first = text(&first.stdout);
+    let cursor = cursor_of(&first).unwrap_or_else(|| panic!("no cursor under a full page:\n{first}"));
+    let second = cli(
+        &server.url,
+        &["approvals", "list", "--limit", "3", "--cursor", &cursor],
+    );
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let second = text(&second.stdout);
+    assert_eq!(cursor_of(&second), None, "the last page has no cursor:\n{second}");
+    let gates: Vec<String> = first
+        .lines()
+        .chain(second.lines())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|id| id.starts_with(&format!("{run_id}.")))
+        .map(str::to_string)
+        .collect();
+    let mut unique = gates.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((gates.len(), unique.len()), (4, 4), "{first}\n{second}");
+    // Runs page the same way; a cursor that is not one is the API's 400.
+    let runs = cli(&server.url, &["runs", "list", "--limit", "1"]);
+    let runs = text(&runs.stdout);
+    assert!(runs.contains(&run_id), "{runs}");
+    let bad = cli(&server.url, &["runs", "list", "--cursor", "not-a-cursor"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("cursor"), "{}", text(&bad.stderr));
+}
+
+/// `greenlight dev`'s "Try" lines use a token that works on this store: once
+/// the sample token they showed is revoked, they show another.
+#[test]
+fn the_dev_greeting_offers_no_revoked_token() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), None);
+    let export = |lines: &[String]| {
+        lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("export GREENLIGHT_URL="))
+            .cloned()
+            .unwrap_or_else(|| panic!("no export line in {lines:?}"))
+    };
+    let first = export(&server.greeting());
+    assert!(first.contains(&format!("GREENLIGHT_TOKEN={ALICE}")), "{first}");
+    server.kill();
+    let store = format!("sqlite:{}", data.path().join("greenlight.sqlite3").display());
+    let revoked = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(["admin", "--store", &store, "token", "revoke", "--token", ALICE])
+        .output()
+        .unwrap();
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    let server = Server::start(data.path(), None);
+    let greeting = server.greeting();
+    let again = export(&greeting);
+    assert!(!greeting.iter().any(|l| l.contains(ALICE)), "{greeting:?}");
+    let token = again
+        .split("GREENLIGHT_TOKEN=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{again}"))
+        .trim();
+    // The token offered works.
+    let me = cli(&server.url, &["runs", "list"]);
+    assert!(!me.status.success(), "alice's token is revoked");
+    let works = greenlight(&server.url, token)
+        .args(["runs", "list"])
+        .output()
+        .unwrap();
+    assert!(works.status.success(), "{token}: {}", text(&works.stderr));
+}

@@ -16,6 +16,8 @@ pub struct Server {
     pub url: String,
     /// Lines the server wrote to stderr.
     stderr: mpsc::Receiver<String>,
+    /// Lines it wrote to stdout after its address.
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Drop for Server {
@@ -50,7 +52,12 @@ impl Server {
                 break rest.split_whitespace().next().expect("url").to_string();
             }
         };
-        std::thread::spawn(move || for _ in lines {});
+        let (out_tx, stdout) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = out_tx.send(line);
+            }
+        });
         let (tx, stderr) = mpsc::channel();
         let err = child.stderr.take().expect("stderr");
         std::thread::spawn(move || {
@@ -58,7 +65,25 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        Server { child, url, stderr }
+        Server {
+            child,
+            url,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// What the server printed on starting, after its address, up to
+    /// "Press Ctrl-C to stop.".
+    pub fn greeting(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            match self.stdout.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line.starts_with("Press Ctrl-C") => return out,
+                Ok(line) => out.push(line),
+                Err(_) => panic!("the server's greeting did not end: {out:?}"),
+            }
+        }
     }
 
     /// Kills the server with SIGKILL (no shutdown code runs) and reaps it.
