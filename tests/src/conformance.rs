@@ -631,6 +631,40 @@ async fn runs_and_steps(store: &dyn Store) {
             .unwrap()
             .is_none()
     );
+    // With only some steps: those, outputs and all, in the run's order.
+    let only = store
+        .get_run_with_steps(&new.run.id, &[key("gate_a"), key("agent_a"), key("no_such_step")])
+        .await
+        .unwrap()
+        .expect("the run");
+    assert_eq!(only.run.brief, lite.run.brief);
+    let keys: Vec<&str> = only.steps.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["agent_a", "gate_a"]);
+    for s in &only.steps {
+        let l = lite.step(s.key.as_str()).unwrap();
+        assert!(s.trail.is_empty());
+        assert_eq!(
+            (&s.output, s.status, s.cost, &s.decision, &s.label),
+            (&l.output, l.status, l.cost, &l.decision, &l.label)
+        );
+    }
+    assert_eq!(
+        only.step("agent_a").and_then(|s| s.output.clone()),
+        Some(json!({"x": [1, 2]}))
+    );
+    let none = store
+        .get_run_with_steps(&new.run.id, &[])
+        .await
+        .unwrap()
+        .expect("the run");
+    assert!(none.steps.is_empty());
+    assert!(
+        store
+            .get_run_with_steps(&RunId::parse("run_confnone").unwrap(), &[key("agent_a")])
+            .await
+            .unwrap()
+            .is_none()
+    );
     let events = store.events_after(&new.run.id, 0, 100).await.unwrap();
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3]);

@@ -213,6 +213,16 @@ pub trait Store: Send + Sync {
         }
         Ok(found)
     }
+    /// The run without trails with only the steps in `keys`, outputs and
+    /// all, in the run's order (a key the run lacks is left out): what a
+    /// task reads once it knows the steps it depends on.
+    async fn get_run_with_steps(&self, id: &RunId, keys: &[StepKey]) -> StoreResult<Option<RunRecord>> {
+        let mut found = self.get_run_with_outputs_of(id, keys).await?;
+        if let Some(r) = found.as_mut() {
+            r.steps.retain(|s| keys.contains(&s.key));
+        }
+        Ok(found)
+    }
     /// A workspace's runs, newest first; their steps' trails may be left
     /// empty (lists never show them).
     async fn list_runs(

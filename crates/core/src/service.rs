@@ -309,6 +309,17 @@ impl Greenlight {
     // ---- runs ------------------------------------------------------------
 
     /// A run of the member's workspace, without its steps' trails.
+    /// Which workflow a run is of, for its tasks' reads (a run's workflow
+    /// never changes; the map starts over when it is full).
+    fn remember_workflow(&self, run_id: &RunId, workflow: &str) {
+        if let Ok(mut w) = self.workflows.lock() {
+            if w.len() >= MAX_REMEMBERED_WORKFLOWS {
+                w.clear();
+            }
+            w.entry(run_id.clone()).or_insert_with(|| workflow.to_string());
+        }
+    }
+
     async fn run_of(&self, member: &Member, run_id: &str) -> Result<RunRecord, Error> {
         self.run_in(member, run_id, false).await
     }
@@ -528,6 +539,8 @@ impl Greenlight {
             Err(e) => return Err(e.into()),
         }
         self.changed(&new.run.id);
+        // Its tasks then read only the steps they depend on, from the first.
+        self.remember_workflow(&new.run.id, &recipe.id);
         let input = json!({
             "run_id": run_id,
             "workspace_id": member.workspace_id,
@@ -1154,7 +1167,7 @@ impl Greenlight {
                 }
                 Some(s) => {
                     let keys = own_and_ancestors(&l.recipe, s);
-                    (self.d.store.get_run_with_outputs_of(&run_id, &keys).await, false)
+                    (self.d.store.get_run_with_steps(&run_id, &keys).await, false)
                 }
                 None => (self.d.store.get_run_with_outputs_of(&run_id, &[]).await, true),
             },
@@ -1163,13 +1176,7 @@ impl Greenlight {
         let shape = shape
             .map_err(retryable)?
             .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?;
-        if let Ok(mut w) = self.workflows.lock() {
-            if w.len() >= MAX_REMEMBERED_WORKFLOWS {
-                w.clear();
-            }
-            w.entry(run_id.clone())
-                .or_insert_with(|| shape.run.workflow.clone());
-        }
+        self.remember_workflow(&run_id, &shape.run.workflow);
         let loaded = self.d.recipes.get(&shape.run.workflow).ok_or_else(|| {
             TaskError::new(
                 task_errors::BAD_PAYLOAD,

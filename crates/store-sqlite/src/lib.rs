@@ -388,6 +388,8 @@ enum StepCols<'a> {
     NoTrails,
     /// No trails, and the outputs of these keys only (a JSON array).
     OutputsOf(&'a str),
+    /// No trails, and only the steps of these keys (a JSON array).
+    Only(&'a str),
 }
 
 /// A run with its steps, as `cols` says.
@@ -421,6 +423,11 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepR
                     CASE WHEN key IN (SELECT value FROM json_each(?2)) THEN output END,
                     '[]', cost, started_at, finished_at, decision, position
              FROM steps WHERE run_id = ?1",
+            Some(keys),
+        ),
+        StepCols::Only(keys) => (
+            "SELECT key, label, kind, status, after, output, '[]', cost, started_at, finished_at, decision, position
+             FROM steps WHERE run_id = ?1 AND key IN (SELECT value FROM json_each(?2))",
             Some(keys),
         ),
     };
@@ -855,6 +862,13 @@ impl Store for SqliteStore {
         let id = id.clone();
         let keys = to_json(&keys.iter().map(StepKey::as_str).collect::<Vec<_>>())?;
         self.read(move |tx| load_run(tx, id.as_str(), StepCols::OutputsOf(&keys)))
+            .await
+    }
+
+    async fn get_run_with_steps(&self, id: &RunId, keys: &[StepKey]) -> Res<Option<RunRecord>> {
+        let id = id.clone();
+        let keys = to_json(&keys.iter().map(StepKey::as_str).collect::<Vec<_>>())?;
+        self.read(move |tx| load_run(tx, id.as_str(), StepCols::Only(&keys)))
             .await
     }
 
