@@ -30,7 +30,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
+    KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -202,6 +202,49 @@ impl DynamoStore {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// The items of one partition with these SKs (those that exist), read
+    /// consistently, 100 keys a request; keys DynamoDB leaves unprocessed
+    /// are asked for again, after a growing pause.
+    async fn get_many(&self, pk: &str, sks: &[String]) -> Res<Vec<Item>> {
+        let mut out = Vec::new();
+        for chunk in sks.chunks(100) {
+            let mut keys = chunk
+                .iter()
+                .map(|sk| HashMap::from([("PK".to_string(), s(pk)), ("SK".to_string(), s(sk))]))
+                .collect::<Vec<_>>();
+            for attempt in 0u32.. {
+                let ask = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                out.extend(
+                    resp.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                keys = match resp.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(left) if !left.keys.is_empty() => left.keys,
+                    _ => break,
+                };
+                if attempt >= 8 {
+                    return Err(StoreError::Unavailable(
+                        "DynamoDB left keys of a batch read unprocessed after 8 tries".into(),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+        }
+        Ok(out)
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Res<bool> {
@@ -785,6 +828,29 @@ impl Store for DynamoStore {
 
     async fn get_run_without_trails(&self, id: &RunId) -> Res<Option<RunRecord>> {
         self.run_record(id, false).await
+    }
+
+    /// The run's META item and only the step items asked for (fewer items,
+    /// fewer read units than the whole run).
+    async fn get_run_with_steps(&self, id: &RunId, keys: &[StepKey]) -> Res<Option<RunRecord>> {
+        let Some(meta) = self.get(&run_pk(id), "META").await? else {
+            return Ok(None);
+        };
+        let run = run_from_item(&meta)?;
+        let mut sks: Vec<String> = keys.iter().map(|k| format!("STEP#{k}")).collect();
+        sks.sort();
+        sks.dedup();
+        let mut steps: Vec<(i64, StepRecord)> = self
+            .get_many(&run_pk(id), &sks)
+            .await?
+            .iter()
+            .map(|i| step_from_item(id, i, false))
+            .collect::<Res<_>>()?;
+        steps.sort_by_key(|(p, _)| *p);
+        Ok(Some(RunRecord {
+            run,
+            steps: steps.into_iter().map(|(_, s)| s).collect(),
+        }))
     }
 
     async fn list_runs(
