@@ -295,19 +295,28 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     auto_approve: vec![entry.clone()],
                 };
                 greenlight_core::approver::check_settings(&book, &check)?;
-                // A gate whose policy has a spend threshold holds proposals
-                // that commit spend: opted in without --spend, it would never act.
-                let spend_gate = book
+                // What auto-approve could never act on is refused here, not
+                // accepted to do nothing: a gate that needs a role for every
+                // proposal, or the spend of a gate whose policy has a spend
+                // threshold (its proposals commit spend) without --spend.
+                let policy = book
                     .get(&workflow)
                     .and_then(|l| l.recipe.step(&gate))
                     .and_then(|s| s.gate.as_ref())
-                    .and_then(|g| g.policy.as_ref())
-                    .is_some_and(|p| p.when_spend_over_usd.is_some());
-                if spend_gate && !spend {
-                    bail!(
-                        "{workflow} / {gate} holds proposals that commit spend (its policy has a spend threshold): \
-                         without --spend auto-approve would never act on it; add --spend to opt its spend in"
-                    );
+                    .and_then(|g| g.policy.clone());
+                if let Some(p) = policy {
+                    match p.when_spend_over_usd {
+                        None => bail!(
+                            "{workflow} / {gate} needs a person with the {} role for every proposal, \
+                             and auto-approve never acts on a gate that needs a role",
+                            p.required_role
+                        ),
+                        Some(_) if !spend => bail!(
+                            "{workflow} / {gate} holds proposals that commit spend (its policy has a spend threshold): \
+                             without --spend auto-approve would act on none of those; add --spend to opt their spend in"
+                        ),
+                        Some(_) => {}
+                    }
                 }
                 settings.auto_approve.push(entry);
             }

@@ -218,8 +218,8 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         None => {
             println!("  export GREENLIGHT_URL=http://{addr}");
             println!(
-                "  export GREENLIGHT_TOKEN=$(greenlight admin --store sqlite:{}/greenlight.sqlite3 token issue --workspace demo --member alice)",
-                args.data_dir.display()
+                "  (no sample token works on this store: issue one with greenlight admin --store 'sqlite:{}' token issue --workspace ID --member ID)",
+                args.data_dir.join("greenlight.sqlite3").display()
             );
         }
     }

@@ -276,6 +276,39 @@ fn admin_opts_a_gate_in_to_auto_approve_and_refuses_what_is_not_a_gate() {
     let (ok, out, err) = opt(&["--gate", "ad_spend_gate", "--threshold", "0.9", "--spend"]);
     assert!(ok, "{err}");
     assert!(out.contains("proposals with spend included"), "{out}");
+    // A gate that needs a role for every proposal: auto-approve never acts there.
+    let fixture =
+        std::fs::read_to_string(greenlight_tests::repo().join("tests/fixtures/recipes/soft-launch.yaml"))
+            .unwrap();
+    let roled = fixture.replace(
+        "target_output_field: variants}",
+        "target_output_field: variants, policy: {required_role: brand-lead}}",
+    );
+    assert_ne!(roled, fixture, "the fixture's gate was given a policy");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("soft-launch.yaml");
+    std::fs::write(&path, roled).unwrap();
+    let (ok, _, err) = admin(
+        &store,
+        &[
+            "auto-approve",
+            "--workspace",
+            "acme",
+            "--workflow",
+            "soft-launch",
+            "--gate",
+            "listings_gate",
+            "--threshold",
+            "0.9",
+            "--recipe",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("brand-lead role for every proposal") && err.contains("never acts"),
+        "{err}"
+    );
     // A custom recipe's gate, named with its file.
     let custom = greenlight_tests::repo().join("tests/fixtures/recipes/soft-launch.yaml");
     let (workflow, gate) = ("soft-launch".to_string(), "listings_gate".to_string());

@@ -198,39 +198,52 @@ fn compiling_recipes_writes_all_of_them_or_none() {
 fn lists_page_with_the_cursor_they_print() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), None);
-    let (run_id, _) = common::launch(&server.url);
+    let (one, _) = common::launch(&server.url);
+    let (two, _) = common::launch(&server.url);
     let cursor_of = |out: &str| {
         out.lines()
             .find_map(|l| l.strip_prefix("More: the same command with --cursor "))
             .map(str::to_string)
     };
-    // Four gates wait: pages of three, then one.
-    let first = cli(&server.url, &["approvals", "list", "--limit", "3"]);
-    assert!(first.status.success(), "{}", text(&first.stderr));
-    let first = text(&first.stdout);
-    let cursor = cursor_of(&first).unwrap_or_else(|| panic!("no cursor under a full page:\n{first}"));
-    let second = cli(
-        &server.url,
-        &["approvals", "list", "--limit", "3", "--cursor", &cursor],
-    );
-    assert!(second.status.success(), "{}", text(&second.stderr));
-    let second = text(&second.stdout);
-    assert_eq!(cursor_of(&second), None, "the last page has no cursor:\n{second}");
-    let gates: Vec<String> = first
-        .lines()
-        .chain(second.lines())
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|id| id.starts_with(&format!("{run_id}.")))
-        .map(str::to_string)
-        .collect();
+    // Every page of a list, each row's first column kept where `keep` says.
+    let pages = |args: &[&str], keep: &dyn Fn(&str) -> bool| {
+        let (mut rows, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+        loop {
+            let mut a = args.to_vec();
+            if let Some(c) = &cursor {
+                a.extend(["--cursor", c.as_str()]);
+            }
+            let out = cli(&server.url, &a);
+            assert!(out.status.success(), "{a:?}: {}", text(&out.stderr));
+            let out = text(&out.stdout);
+            pages += 1;
+            rows.extend(
+                out.lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .filter(|id| keep(id))
+                    .map(str::to_string),
+            );
+            match cursor_of(&out) {
+                Some(c) => cursor = Some(c),
+                None => return (rows, pages),
+            }
+            assert!(pages < 20, "the pages never end");
+        }
+    };
+    let ours = |id: &str| id.starts_with(&format!("{one}.")) || id.starts_with(&format!("{two}."));
+    // Eight gates wait: pages of five, then three.
+    let (gates, n) = pages(&["approvals", "list", "--limit", "5"], &ours);
     let mut unique = gates.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!((gates.len(), unique.len()), (4, 4), "{first}\n{second}");
-    // Runs page the same way; a cursor that is not one is the API's 400.
-    let runs = cli(&server.url, &["runs", "list", "--limit", "1"]);
-    let runs = text(&runs.stdout);
-    assert!(runs.contains(&run_id), "{runs}");
+    assert_eq!((gates.len(), unique.len(), n), (8, 8, 2), "{gates:?}");
+    // Two runs, a page each (and a last, empty one if the API says so).
+    let (runs, n) = pages(&["runs", "list", "--limit", "1"], &|id: &str| {
+        id == one || id == two
+    });
+    assert_eq!(runs, [two.clone(), one.clone()], "newest first");
+    assert!(n >= 2, "{n} pages");
+    // A cursor that is not one is the API's 400, named.
     let bad = cli(&server.url, &["runs", "list", "--cursor", "not-a-cursor"]);
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("cursor"), "{}", text(&bad.stderr));

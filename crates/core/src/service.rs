@@ -308,7 +308,6 @@ impl Greenlight {
 
     // ---- runs ------------------------------------------------------------
 
-    /// A run of the member's workspace, without its steps' trails.
     /// Which workflow a run is of, for its tasks' reads (a run's workflow
     /// never changes; the map starts over when it is full).
     fn remember_workflow(&self, run_id: &RunId, workflow: &str) {
@@ -320,6 +319,7 @@ impl Greenlight {
         }
     }
 
+    /// A run of the member's workspace, without its steps' trails.
     async fn run_of(&self, member: &Member, run_id: &str) -> Result<RunRecord, Error> {
         self.run_in(member, run_id, false).await
     }

@@ -237,9 +237,12 @@ impl DynamoStore {
                     _ => break,
                 };
                 if attempt >= 8 {
-                    return Err(StoreError::Unavailable(
-                        "DynamoDB left keys of a batch read unprocessed after 8 tries".into(),
-                    ));
+                    return Err(StoreError::Unavailable(format!(
+                        "DynamoDB left {} keys of partition {pk} in table {} unprocessed after {} batch reads",
+                        keys.len(),
+                        self.table,
+                        attempt + 1
+                    )));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
             }
@@ -508,6 +511,21 @@ fn decode_cursor(ws: &WorkspaceId, list: &str, cursor: &Option<String>, keys: &[
     Ok(Some(key))
 }
 
+/// A run from its META item and its step items, in the run's order (trails
+/// decoded only if `with_trail`).
+fn record_of(id: &RunId, meta: &Item, steps: &[Item], with_trail: bool) -> Res<RunRecord> {
+    let run = run_from_item(meta)?;
+    let mut steps: Vec<(i64, StepRecord)> = steps
+        .iter()
+        .map(|i| step_from_item(id, i, with_trail))
+        .collect::<Res<_>>()?;
+    steps.sort_by_key(|(p, _)| *p);
+    Ok(RunRecord {
+        run,
+        steps: steps.into_iter().map(|(_, s)| s).collect(),
+    })
+}
+
 impl DynamoStore {
     /// A run with its steps; their trails decoded only if `with_trail`
     /// (the items are read whole either way: a step is one item).
@@ -515,18 +533,8 @@ impl DynamoStore {
         let Some(meta) = self.get(&run_pk(id), "META").await? else {
             return Ok(None);
         };
-        let run = run_from_item(&meta)?;
-        let mut steps: Vec<(i64, StepRecord)> = self
-            .query_prefix(&run_pk(id), "STEP#")
-            .await?
-            .iter()
-            .map(|i| step_from_item(id, i, with_trail))
-            .collect::<Res<_>>()?;
-        steps.sort_by_key(|(p, _)| *p);
-        Ok(Some(RunRecord {
-            run,
-            steps: steps.into_iter().map(|(_, s)| s).collect(),
-        }))
+        let steps = self.query_prefix(&run_pk(id), "STEP#").await?;
+        record_of(id, &meta, &steps, with_trail).map(Some)
     }
 
     /// A page of one base-table partition (all of its items), newest first.
@@ -830,27 +838,22 @@ impl Store for DynamoStore {
         self.run_record(id, false).await
     }
 
-    /// The run's META item and only the step items asked for (fewer items,
-    /// fewer read units than the whole run).
+    /// The run's META item and only the step items asked for, in one
+    /// batch read (fewer items than the whole run's).
     async fn get_run_with_steps(&self, id: &RunId, keys: &[StepKey]) -> Res<Option<RunRecord>> {
-        let Some(meta) = self.get(&run_pk(id), "META").await? else {
-            return Ok(None);
-        };
-        let run = run_from_item(&meta)?;
         let mut sks: Vec<String> = keys.iter().map(|k| format!("STEP#{k}")).collect();
         sks.sort();
         sks.dedup();
-        let mut steps: Vec<(i64, StepRecord)> = self
+        sks.push("META".into());
+        let (meta, steps): (Vec<Item>, Vec<Item>) = self
             .get_many(&run_pk(id), &sks)
             .await?
-            .iter()
-            .map(|i| step_from_item(id, i, false))
-            .collect::<Res<_>>()?;
-        steps.sort_by_key(|(p, _)| *p);
-        Ok(Some(RunRecord {
-            run,
-            steps: steps.into_iter().map(|(_, s)| s).collect(),
-        }))
+            .into_iter()
+            .partition(|i| opt_s(i, "SK") == Some("META"));
+        match meta.first() {
+            Some(meta) => record_of(id, meta, &steps, false).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn list_runs(
