@@ -703,10 +703,10 @@ async fn gates_and_decisions(store: &dyn Store) {
         open(store, &run, "gate_a", "one", 11, "tok-1").await,
         GateOpened::Waiting
     );
-    // A retried gate task replaces the token.
+    // A retried gate task replaces the token, and is told the approval was there.
     assert_eq!(
         open(store, &run, "gate_a", "one", 11, "tok-2").await,
-        GateOpened::Waiting
+        GateOpened::StillWaiting
     );
     let step = StepId::new(&run, &key("gate_a"));
     let rec = store.get_run(&run).await.unwrap().unwrap();

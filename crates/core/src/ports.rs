@@ -74,8 +74,11 @@ pub struct OpenGate {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum GateOpened {
-    /// The approval is now in the queue (or already was: the token was replaced).
+    /// The approval is now in the queue.
     Waiting,
+    /// The approval already was in the queue (a retried gate task): its
+    /// token was replaced, the approval (and its suggestion) kept as it was.
+    StillWaiting,
     /// The gate was decided before this task arrived: its resume has been
     /// re-armed with the new token.
     AlreadyDecided,

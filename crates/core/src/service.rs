@@ -1594,11 +1594,21 @@ impl Greenlight {
             })
             .await
             .map_err(retryable)?;
-        if opened == GateOpened::AlreadyDecided {
-            (self.d.resume_hint)();
-        }
-        if opened == GateOpened::Waiting && approval.suggestion.is_some() {
-            self.maybe_auto_approve(&approval).await;
+        match opened {
+            GateOpened::AlreadyDecided => (self.d.resume_hint)(),
+            GateOpened::Waiting if approval.suggestion.is_some() => self.maybe_auto_approve(&approval).await,
+            // Opened before (a retried task, or a twin that won a race):
+            // auto-approve looks at the approval the queue has, whose
+            // suggestion is the one its card shows, not at this task's.
+            GateOpened::StillWaiting => {
+                if let Ok(Some(kept)) = self.d.store.get_approval(&step_id).await
+                    && kept.status == ApprovalStatus::Pending
+                    && kept.suggestion.is_some()
+                {
+                    self.maybe_auto_approve(&kept).await;
+                }
+            }
+            _ => {}
         }
         Ok(json!({"run_id": record.run.id, "step_key": key, "gate": format!("{opened:?}")}))
     }

@@ -932,7 +932,7 @@ impl Store for DynamoStore {
                     .name("#status", "status");
                 return match status.as_str() {
                     "pending" => {
-                        self.commit(vec![self.update(&pk, &ask, set_token)], GateOpened::Waiting)
+                        self.commit(vec![self.update(&pk, &ask, set_token)], GateOpened::StillWaiting)
                             .await
                     }
                     "decided" => {

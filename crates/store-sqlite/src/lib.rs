@@ -950,7 +950,7 @@ impl Store for SqliteStore {
                 Some("pending") => {
                     execute(tx, "UPDATE approvals SET task_token = ?2 WHERE step_id = ?1", params![sid, token])
                         .map_err(db_err)?;
-                    return Ok(GateOpened::Waiting);
+                    return Ok(GateOpened::StillWaiting);
                 }
                 Some("decided") => {
                     // A retried gate task: the stored decision goes out with the new token.
