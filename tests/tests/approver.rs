@@ -592,3 +592,64 @@ async fn a_rewrite_of_another_shape_is_not_used() {
         "{s:#}"
     );
 }
+
+/// A gate task run again while its approval waits (a retry, or a twin that
+/// lost a race) keeps the card as it was, and auto-approve then acts on
+/// that card's suggestion, once.
+#[tokio::test]
+async fn a_gate_opened_again_keeps_its_card_and_auto_approves_it_once() {
+    let app = TestApp::spawn().await;
+    let ws = fresh_workspace(&app, "again", 5000.0).await;
+    let fran = tok("again", FRAN);
+    approving_history(&app, &ws, &fran).await;
+    // Not opted in yet: the gate waits for a person.
+    let (run_id, run) = app.launch(&fran, "demo-campaign-launch-spring-linen").await;
+    let gate = step_id(&run, "publish_gate");
+    let before = card(&app, &fran, &gate).await;
+    assert_eq!(before["suggestion"]["predicted_verdict"], "approve", "{before:#}");
+    set_auto(&app, &ws, &[("publish_gate", 0.9, false)]).await;
+    // The gate's task again, as a retry runs it: with a new token.
+    let out = app
+        .local
+        .app
+        .handle_task(
+            "ApprovalGateFunctionArn",
+            &json!({"run_id": run_id, "step_key": "publish_gate", "task_token": "a-retried-task"}),
+        )
+        .await
+        .expect("the gate task");
+    assert_eq!(out["gate"], "StillWaiting", "{out}");
+    // Auto-approved once, as the agent, on the card the queue kept.
+    let (_, audit) = app.get(&fran, "/api/audit?limit=200").await;
+    let decided: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["step_id"] == gate.as_str())
+        .collect();
+    assert_eq!(decided.len(), 1, "{audit:#}");
+    assert_eq!(decided[0]["action"], "approval.approved", "{audit:#}");
+    assert_eq!(decided[0]["actor"]["member_id"], "approver-agent", "{audit:#}");
+    let (status, after) = app.get(&fran, &format!("/api/dashboard/approvals/{gate}")).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["suggestion"], before["suggestion"]);
+    assert_eq!(after["proposal_digest"], before["proposal_digest"]);
+    // Run again: nothing is decided twice.
+    let again = app
+        .local
+        .app
+        .handle_task(
+            "ApprovalGateFunctionArn",
+            &json!({"run_id": run_id, "step_key": "publish_gate", "task_token": "a-second-retry"}),
+        )
+        .await
+        .expect("the gate task");
+    let (_, audit) = app.get(&fran, "/api/audit?limit=200").await;
+    let n = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["step_id"] == gate.as_str())
+        .count();
+    assert_eq!(n, 1, "{again}: {audit:#}");
+}

@@ -1205,19 +1205,18 @@ impl Greenlight {
             if step.kind == StepKind::Synthesis {
                 self.d.store.get_run_without_trails(&run_id).await
             } else {
-                // Only the steps that have run can have an output to read.
-                let keys: Vec<StepKey> = own_and_ancestors(&loaded.recipe, step)
-                    .into_iter()
-                    .filter(|k| {
-                        shape
-                            .step(k.as_str())
-                            .is_some_and(|s| s.status != StepStatus::Pending)
-                    })
-                    .collect();
-                if keys.is_empty() {
-                    Ok(Some(shape))
+                // Only the steps that have run can have an output to read:
+                // if none has, the run as read will do.
+                let keys = own_and_ancestors(&loaded.recipe, step);
+                let any_ran = keys.iter().any(|k| {
+                    shape
+                        .step(k.as_str())
+                        .is_some_and(|s| s.status != StepStatus::Pending)
+                });
+                if any_ran {
+                    self.d.store.get_run_with_steps(&run_id, &keys).await
                 } else {
-                    self.d.store.get_run_with_outputs_of(&run_id, &keys).await
+                    Ok(Some(shape))
                 }
             }
             .map_err(retryable)?
@@ -1600,15 +1599,16 @@ impl Greenlight {
             // Opened before (a retried task, or a twin that won a race):
             // auto-approve looks at the approval the queue has, whose
             // suggestion is the one its card shows, not at this task's.
-            GateOpened::StillWaiting => {
-                if let Ok(Some(kept)) = self.d.store.get_approval(&step_id).await
-                    && kept.status == ApprovalStatus::Pending
-                    && kept.suggestion.is_some()
-                {
-                    self.maybe_auto_approve(&kept).await;
+            GateOpened::StillWaiting => match self.d.store.get_approval(&step_id).await {
+                Ok(Some(kept)) if kept.status == ApprovalStatus::Pending && kept.suggestion.is_some() => {
+                    self.maybe_auto_approve(&kept).await
                 }
-            }
-            _ => {}
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(step_id = %step_id, error = %e, "the kept approval could not be read: not auto-approved now")
+                }
+            },
+            GateOpened::Waiting | GateOpened::Closed => {}
         }
         Ok(json!({"run_id": record.run.id, "step_key": key, "gate": format!("{opened:?}")}))
     }
