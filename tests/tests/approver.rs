@@ -608,48 +608,41 @@ async fn a_gate_opened_again_keeps_its_card_and_auto_approves_it_once() {
     let before = card(&app, &fran, &gate).await;
     assert_eq!(before["suggestion"]["predicted_verdict"], "approve", "{before:#}");
     set_auto(&app, &ws, &[("publish_gate", 0.9, false)]).await;
-    // The gate's task again, as a retry runs it: with a new token.
-    let out = app
-        .local
-        .app
-        .handle_task(
-            "ApprovalGateFunctionArn",
-            &json!({"run_id": run_id, "step_key": "publish_gate", "task_token": "a-retried-task"}),
-        )
-        .await
-        .expect("the gate task");
+    // The gate's task again, as a retry runs it (with a new token), and
+    // the audit log's entries for the gate afterwards.
+    let open_again = |token: &'static str| {
+        let (app, run_id, gate, fran) = (&app, &run_id, &gate, &fran);
+        async move {
+            let out = app
+                .local
+                .app
+                .handle_task(
+                    "ApprovalGateFunctionArn",
+                    &json!({"run_id": run_id, "step_key": "publish_gate", "task_token": token}),
+                )
+                .await
+                .expect("the gate task");
+            let (_, audit) = app.get(fran, "/api/audit?limit=200").await;
+            let entries: Vec<Value> = audit["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["step_id"] == gate.as_str())
+                .cloned()
+                .collect();
+            (out, entries)
+        }
+    };
+    let (out, decided) = open_again("a-retried-task").await;
     assert_eq!(out["gate"], "StillWaiting", "{out}");
     // Auto-approved once, as the agent, on the card the queue kept.
-    let (_, audit) = app.get(&fran, "/api/audit?limit=200").await;
-    let decided: Vec<&Value> = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["step_id"] == gate.as_str())
-        .collect();
-    assert_eq!(decided.len(), 1, "{audit:#}");
-    assert_eq!(decided[0]["action"], "approval.approved", "{audit:#}");
-    assert_eq!(decided[0]["actor"]["member_id"], "approver-agent", "{audit:#}");
-    let (status, after) = app.get(&fran, &format!("/api/dashboard/approvals/{gate}")).await;
-    assert_eq!(status, 200, "{after}");
+    assert_eq!(decided.len(), 1, "{decided:#?}");
+    assert_eq!(decided[0]["action"], "approval.approved", "{decided:#?}");
+    assert_eq!(decided[0]["actor"]["member_id"], "approver-agent", "{decided:#?}");
+    let after = card(&app, &fran, &gate).await;
     assert_eq!(after["suggestion"], before["suggestion"]);
     assert_eq!(after["proposal_digest"], before["proposal_digest"]);
     // Run again: nothing is decided twice.
-    let again = app
-        .local
-        .app
-        .handle_task(
-            "ApprovalGateFunctionArn",
-            &json!({"run_id": run_id, "step_key": "publish_gate", "task_token": "a-second-retry"}),
-        )
-        .await
-        .expect("the gate task");
-    let (_, audit) = app.get(&fran, "/api/audit?limit=200").await;
-    let n = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["step_id"] == gate.as_str())
-        .count();
-    assert_eq!(n, 1, "{again}: {audit:#}");
+    let (out, decided) = open_again("a-second-retry").await;
+    assert_eq!(decided.len(), 1, "{out}: {decided:#?}");
 }
