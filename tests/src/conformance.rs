@@ -590,13 +590,6 @@ async fn runs_and_steps(store: &dyn Store) {
             (&full.key, full.status, &full.output, full.cost)
         );
     }
-    assert!(
-        store
-            .get_run_without_trails(&RunId::parse("run_confnone").unwrap())
-            .await
-            .unwrap()
-            .is_none()
-    );
     // With the outputs of some steps only: the rest as without trails.
     for (keys, with_a) in [
         (vec![key("agent_a")], true),
@@ -624,13 +617,6 @@ async fn runs_and_steps(store: &dyn Store) {
             assert_eq!(a.output, Some(json!({"x": [1, 2]})));
         }
     }
-    assert!(
-        store
-            .get_run_with_outputs_of(&RunId::parse("run_confnone").unwrap(), &[key("agent_a")])
-            .await
-            .unwrap()
-            .is_none()
-    );
     // With only some steps: those, outputs and all, in the run's order.
     let only = store
         .get_run_with_steps(&new.run.id, &[key("gate_a"), key("agent_a"), key("no_such_step")])
@@ -658,12 +644,22 @@ async fn runs_and_steps(store: &dyn Store) {
         .unwrap()
         .expect("the run");
     assert!(none.steps.is_empty());
-    assert!(
+    // A run that is not there is `None` to every way of reading one.
+    let missing = RunId::parse("run_confnone").unwrap();
+    let some = [key("agent_a")];
+    let found = [
+        store.get_run(&missing).await.unwrap().is_some(),
+        store.get_run_without_trails(&missing).await.unwrap().is_some(),
         store
-            .get_run_with_steps(&RunId::parse("run_confnone").unwrap(), &[key("agent_a")])
+            .get_run_with_outputs_of(&missing, &some)
             .await
             .unwrap()
-            .is_none()
+            .is_some(),
+        store.get_run_with_steps(&missing, &some).await.unwrap().is_some(),
+    ];
+    assert_eq!(
+        found, [false; 4],
+        "get_run, without trails, with outputs of, with steps"
     );
     let events = store.events_after(&new.run.id, 0, 100).await.unwrap();
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();

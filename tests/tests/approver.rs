@@ -193,14 +193,18 @@ async fn a_pattern_rejected_before_is_predicted_with_its_feedback_and_the_edit_r
     );
 }
 
-/// Every gate's proposals, approved many times and rejected a few times with
-/// emoji added: the agent predicts approval of the same proposals, confidently.
-async fn approving_history(app: &TestApp, ws: &WorkspaceId, token: &str) {
-    let (_, run) = app.launch(token, "demo-campaign-launch-spring-linen").await;
+/// A new workspace `id` with the demo brand and this spend cap, and its
+/// member Fran's token. Its history has every gate's proposals approved many
+/// times and rejected a few times with emoji added: the agent predicts
+/// approval of the same proposals, confidently.
+async fn approving_workspace(app: &TestApp, id: &str, spend_cap_usd: f64) -> (WorkspaceId, String) {
+    let ws = fresh_workspace(app, id, spend_cap_usd).await;
+    let token = tok(id, FRAN);
+    let (_, run) = app.launch(&token, "demo-campaign-launch-spring-linen").await;
     let mut entries = Vec::new();
     let mut n = 0;
     for gate in ["listings_gate", "publish_gate", "ad_spend_gate", "outreach_gate"] {
-        let c = card(app, token, &step_id(&run, gate)).await;
+        let c = card(app, &token, &step_id(&run, gate)).await;
         assert_eq!(c["suggestion"], Value::Null, "no history yet");
         for i in 0..30 {
             n += 1;
@@ -213,7 +217,8 @@ async fn approving_history(app: &TestApp, ws: &WorkspaceId, token: &str) {
             }
         }
     }
-    app.local.app.import_history(ws, &entries).await.unwrap();
+    app.local.app.import_history(&ws, &entries).await.unwrap();
+    (ws, token)
 }
 
 /// Emoji in place of each long text's first three characters: the same
@@ -254,9 +259,7 @@ async fn set_auto(app: &TestApp, ws: &WorkspaceId, gates: &[(&str, f64, bool)]) 
 #[tokio::test]
 async fn without_an_opt_in_nothing_is_ever_auto_approved() {
     let app = TestApp::spawn().await;
-    let ws = fresh_workspace(&app, "quiet", 5000.0).await;
-    let fran = tok("quiet", FRAN);
-    approving_history(&app, &ws, &fran).await;
+    let (_, fran) = approving_workspace(&app, "quiet", 5000.0).await;
     for brief in [
         "demo-campaign-launch-spring-linen",
         "demo-campaign-launch-napkin-restock",
@@ -294,9 +297,7 @@ async fn without_an_opt_in_nothing_is_ever_auto_approved() {
 #[tokio::test]
 async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
     let app = TestApp::spawn().await;
-    let ws = fresh_workspace(&app, "auto", 5000.0).await;
-    let fran = tok("auto", FRAN);
-    approving_history(&app, &ws, &fran).await;
+    let (ws, fran) = approving_workspace(&app, "auto", 5000.0).await;
     set_auto(
         &app,
         &ws,
@@ -402,9 +403,7 @@ async fn auto_approval_is_an_ordinary_decision_within_every_policy() {
     // The spend cap: a workspace with $200 a month left gets no $300
     // auto-approval. (Spend beyond what is left is a rule break the agent
     // sees before it decides; `decide`'s own cap check stands behind it.)
-    let tight = fresh_workspace(&app, "tight", 200.0).await;
-    let tight_fran = tok("tight", FRAN);
-    approving_history(&app, &tight, &tight_fran).await;
+    let (tight, tight_fran) = approving_workspace(&app, "tight", 200.0).await;
     set_auto(&app, &tight, &[("ad_spend_gate", 0.9, true)]).await;
     let (capped, _) = app.launch(&tight_fran, "demo-campaign-launch-spring-linen").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -599,9 +598,7 @@ async fn a_rewrite_of_another_shape_is_not_used() {
 #[tokio::test]
 async fn a_gate_opened_again_keeps_its_card_and_auto_approves_it_once() {
     let app = TestApp::spawn().await;
-    let ws = fresh_workspace(&app, "again", 5000.0).await;
-    let fran = tok("again", FRAN);
-    approving_history(&app, &ws, &fran).await;
+    let (ws, fran) = approving_workspace(&app, "again", 5000.0).await;
     // Not opted in yet: the gate waits for a person.
     let (run_id, run) = app.launch(&fran, "demo-campaign-launch-spring-linen").await;
     let gate = step_id(&run, "publish_gate");
