@@ -3,7 +3,7 @@
 //! urgency language, calm exclamation marks, trim hashtags, scale spend),
 //! and what it could not do.
 
-use crate::features::{NOT_COPY, Signal, SpendContext, observe};
+use crate::features::{NOT_COPY, Observed, Signal};
 use crate::model::{Model, Prediction, Verdict, usd};
 use greenlight_agents::rules::{DISCOUNT_TERMS, PRESSURE_PHRASES, drop_sentences, emoji_budget};
 use greenlight_agents::text::{contains_phrase, limit_emoji, remove_phrase, tidy};
@@ -26,18 +26,14 @@ pub struct PreEdit {
 /// The edits for a predicted rejection, and what no rule could do; `None`
 /// for a predicted approval.
 /// The edits address the signals the model learnt to reject that this
-/// proposal shows.
-pub fn pre_edit(
-    model: &Model,
-    proposal: &Value,
-    context: SpendContext,
-    prediction: &Prediction,
-) -> Option<PreEdit> {
+/// proposal shows; `o` is the proposal as [`observe`] read it for the
+/// prediction.
+pub fn pre_edit(model: &Model, proposal: &Value, o: &Observed, prediction: &Prediction) -> Option<PreEdit> {
     if prediction.verdict != Verdict::Reject {
         return None;
     }
     let brand = model.brand();
-    let o = observe(proposal, brand, context);
+    let context = o.context;
     let learnt = |s: Signal| model.weight_of(s) > 0.0 && o.signal(s) > 0.0;
     let mut edited = proposal.clone();
     let mut edits = Vec::new();

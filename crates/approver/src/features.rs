@@ -7,7 +7,8 @@ use greenlight_agents::rules::{DISCOUNT_SET, DISCOUNT_TERMS, PRESSURE_PHRASES, e
 use greenlight_agents::text::PhraseSet;
 use greenlight_agents::text::count_emoji;
 use serde_json::Value;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::{Arc, LazyLock};
 
 /// What a proposal is judged against besides itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -173,6 +174,27 @@ pub fn brand_rules(brand: &BrandProfile) -> Vec<String> {
 
 /// Reads a proposal (the gate's `target_output_field` value) for the brand.
 pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) -> Observed {
+    let (mut o, lowers) = observe_copy(proposal, brand, context);
+    o.terms = terms_of(&lowers);
+    o
+}
+
+/// [`observe`], with the texts of the proposal's terms ([`term_texts`]):
+/// what a model is trained on.
+pub fn observe_with_texts(
+    proposal: &Value,
+    brand: &BrandProfile,
+    context: SpendContext,
+) -> (Observed, hashbrown::HashSet<String>) {
+    let (mut o, lowers) = observe_copy(proposal, brand, context);
+    let texts = term_texts(&lowers);
+    // Each text fingerprinted once, however often it occurs.
+    o.terms = Terms(texts.iter().map(|t| fingerprint(t)).collect());
+    (o, texts)
+}
+
+/// [`observe`] but for its terms, with the proposal's copy in lowercase.
+fn observe_copy(proposal: &Value, brand: &BrandProfile, context: SpendContext) -> (Observed, Vec<String>) {
     let mut texts = Vec::new();
     let mut tag_lists: Vec<Vec<String>> = Vec::new();
     collect(proposal, None, &mut texts, &mut tag_lists);
@@ -204,7 +226,6 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
         watched.hits(&lower, &mut o);
         lowers.push(lower);
     }
-    o.terms = terms_of(&lowers);
     for tags in &tag_lists {
         for tag in tags {
             let lower = tag.trim_start_matches('#').to_lowercase();
@@ -241,7 +262,7 @@ pub fn observe(proposal: &Value, brand: &BrandProfile, context: SpendContext) ->
         over_brief,
         of_cap,
     ];
-    o
+    (o, lowers)
 }
 
 /// Each phrase of a (lowercase) set found in `lower`, once.
@@ -331,22 +352,80 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
     }
 }
 
-/// A text's terms (see [`terms_of`]). Thousands are hashed for every
-/// card: hashbrown's set with its fast hasher (foldhash), which can also
-/// insert what it did not find without hashing the term twice. Foldhash
-/// is seeded at random per process but, unlike std's SipHash, not built
-/// to resist chosen collisions; terms come from proposal copy (which
-/// people can edit), and a card's terms are bounded by its text (a body is
-/// at most 1 MiB), so the worst case is a slow card, not a stalled server.
-pub type Terms = hashbrown::HashSet<String>;
+/// A text's terms (see [`terms_of`]), each kept as a 64-bit fingerprint
+/// of its text ([`fingerprint`]): thousands are found in every card, and
+/// none is needed as text again (a model keeps its vocabulary's texts
+/// itself), so none is copied. Fingerprints come from one hasher per
+/// process (foldhash, seeded at random when the process starts), so that
+/// two texts share one (about one pair in 2^64 / n² for n terms) cannot be
+/// arranged by whoever writes proposal copy. They are never stored.
+#[derive(Debug, Clone, Default)]
+pub struct Terms(hashbrown::HashSet<u64>);
+
+impl Terms {
+    /// Whether a (lowercase) word or two-word phrase is among the terms.
+    pub fn contains(&self, term: &str) -> bool {
+        self.0.contains(&fingerprint(term))
+    }
+
+    /// Whether the term with this [`fingerprint`] is among them.
+    pub fn contains_print(&self, print: u64) -> bool {
+        self.0.contains(&print)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many terms the two have in common.
+    pub fn shared_with(&self, other: &Terms) -> usize {
+        let (small, large) = if self.len() <= other.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        small.0.iter().filter(|p| large.0.contains(*p)).count()
+    }
+}
+
+/// The hasher every fingerprint in this process comes from.
+static PRINTS: LazyLock<hashbrown::DefaultHashBuilder> = LazyLock::new(Default::default);
+
+/// A term's fingerprint, as [`Terms`] keeps it (this process only).
+pub fn fingerprint(term: &str) -> u64 {
+    PRINTS.hash_one(term)
+}
 
 /// Words of two or more letters or digits, and each pair of neighbours
-/// (within one text), of lowercase texts. A term is copied only the first
-/// time it is seen: copy repeats itself across variants.
+/// (within one text), of lowercase texts, each as [`fingerprint`] gives it.
 pub fn terms_of(lowers: &[String]) -> Terms {
     // About as many terms as a sixth of the bytes (a word and a pair per
     // word of five letters and a space): sized once, not grown step by step.
-    let mut out = Terms::with_capacity(lowers.iter().map(String::len).sum::<usize>() / 6);
+    let mut out = hashbrown::HashSet::with_capacity(lowers.iter().map(String::len).sum::<usize>() / 6);
+    each_term(lowers, |t| {
+        out.insert(fingerprint(t));
+    });
+    Terms(out)
+}
+
+/// The texts of [`terms_of`], each once: what a model's vocabulary is
+/// chosen from. A text is copied only the first time it is seen: copy
+/// repeats itself across variants.
+pub fn term_texts(lowers: &[String]) -> hashbrown::HashSet<String> {
+    let mut out = hashbrown::HashSet::with_capacity(lowers.iter().map(String::len).sum::<usize>() / 6);
+    each_term(lowers, |t| {
+        out.get_or_insert_with(t, str::to_string);
+    });
+    out
+}
+
+/// Calls `f` with each term of lowercase texts (see [`terms_of`]), repeats
+/// included.
+fn each_term(lowers: &[String], mut f: impl FnMut(&str)) {
     let mut pair = String::new();
     for lower in lowers {
         let mut prev: Option<&str> = None;
@@ -355,18 +434,17 @@ pub fn terms_of(lowers: &[String]) -> Terms {
             .map(|w| w.trim_matches(|c: char| c == '\'' || c == '\u{2019}'))
             .filter(|w| w.chars().nth(1).is_some())
         {
-            out.get_or_insert_with(w, str::to_string);
+            f(w);
             if let Some(p) = prev {
                 pair.clear();
                 pair.push_str(p);
                 pair.push(' ');
                 pair.push_str(w);
-                out.get_or_insert_with(pair.as_str(), str::to_string);
+                f(&pair);
             }
             prev = Some(w);
         }
     }
-    out
 }
 
 /// The committed spend of a proposal: its items' `total_usd` (or daily
@@ -434,6 +512,38 @@ mod tests {
         assert_eq!(o.urgency_hits, vec!["last chance"]);
         assert_eq!(o.signal(Signal::Exclamations), 2.0);
         assert!(o.terms.contains("last chance"));
+    }
+
+    #[test]
+    fn terms_are_words_and_neighbouring_pairs_within_one_text() {
+        let lowers = vec!["linen throw, linen napkins".to_string(), "a throw".to_string()];
+        let t = terms_of(&lowers);
+        for term in [
+            "linen",
+            "throw",
+            "napkins",
+            "linen throw",
+            "throw linen",
+            "linen napkins",
+        ] {
+            assert!(t.contains(term), "{term}");
+        }
+        // One letter is no word; pairs do not cross texts.
+        assert!(!t.contains("a") && !t.contains("a throw") && !t.contains("napkins a"));
+        assert_eq!(t.len(), 6);
+        let texts = term_texts(&lowers);
+        assert_eq!(texts.len(), 6);
+        assert!(texts.iter().all(|x| t.contains(x)), "{texts:?}");
+        let other = terms_of(&["linen sheets".to_string()]);
+        assert_eq!((t.shared_with(&other), other.shared_with(&t)), (1, 1));
+        assert_eq!(t.shared_with(&Terms::default()), 0);
+        // Training reads the same terms, with their texts.
+        let p = json!({"text": "Linen throw, linen napkins!", "hashtags": ["#slowlinen"]});
+        let seen = observe(&p, &brand(), SpendContext::default());
+        let (trained, texts) = observe_with_texts(&p, &brand(), SpendContext::default());
+        assert_eq!((seen.terms.len(), trained.terms.len()), (6, 6));
+        assert_eq!(trained.terms.shared_with(&seen.terms), 6);
+        assert!(texts.contains("linen napkins") && trained.terms.contains("linen napkins"));
     }
 
     #[test]

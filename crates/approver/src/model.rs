@@ -2,7 +2,7 @@
 //! over the signals and the words that told approved and rejected proposals
 //! apart, with the reasons for each prediction.
 
-use crate::features::{Observed, Signal, SpendContext, Terms, observe};
+use crate::features::{Observed, Signal, SpendContext, Terms, fingerprint, observe, observe_with_texts};
 use greenlight_agents::BrandProfile;
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
@@ -104,7 +104,9 @@ pub struct Prediction {
 #[derive(Debug, Clone)]
 pub struct Model {
     brand: BrandProfile,
+    /// The words and phrases that are features, and their fingerprints.
     terms: Vec<String>,
+    prints: Vec<u64>,
     mean: Vec<f64>,
     scale: Vec<f64>,
     weights: Vec<f64>,
@@ -135,13 +137,14 @@ impl Model {
                 rejected,
             });
         }
-        let observed: Vec<Observed> = examples
+        let (observed, texts): (Vec<Observed>, Vec<_>) = examples
             .iter()
-            .map(|e| observe(&e.proposal, brand, e.context))
-            .collect();
-        let terms = choose_terms(&observed, examples);
+            .map(|e| observe_with_texts(&e.proposal, brand, e.context))
+            .unzip();
+        let terms = choose_terms(&texts, examples);
+        let prints: Vec<u64> = terms.iter().map(|t| fingerprint(t)).collect();
         let width = Signal::ALL.len() + terms.len();
-        let raw: Vec<Vec<f64>> = observed.iter().map(|o| row(o, &terms)).collect();
+        let raw: Vec<Vec<f64>> = observed.iter().map(|o| row(o, &prints)).collect();
         let n = raw.len() as f64;
         let mut mean = vec![0.0; width];
         let mut scale = vec![1.0; width];
@@ -199,6 +202,7 @@ impl Model {
             approved_hashtags,
             brand: brand.clone(),
             terms,
+            prints,
             mean,
             scale,
             weights,
@@ -234,7 +238,7 @@ impl Model {
 
     /// The probability that a person rejects this proposal.
     pub fn p_reject(&self, o: &Observed) -> f64 {
-        let r = row(o, &self.terms);
+        let r = row(o, &self.prints);
         let z: f64 = self.intercept
             + r.iter()
                 .enumerate()
@@ -256,7 +260,7 @@ impl Model {
         } else {
             Verdict::Approve
         };
-        let r = row(o, &self.terms);
+        let r = row(o, &self.prints);
         let toward = if verdict == Verdict::Reject { 1.0 } else { -1.0 };
         let mut weighed: Vec<Weighed> = r
             .iter()
@@ -395,7 +399,7 @@ impl Model {
     /// The feedback of the rejected proposals most like this one: those
     /// that shared most of what the model holds against this proposal.
     pub fn similar_rejections(&self, o: &Observed, n: usize) -> Vec<PastFeedback> {
-        let mine = row(o, &self.terms);
+        let mine = row(o, &self.prints);
         let pull = |j: usize, v: f64| self.weights[j] * standard(v, self.mean[j], self.scale[j]);
         // The features pulling this proposal toward rejection (a word only when present).
         let against: Vec<usize> = (0..mine.len())
@@ -405,14 +409,14 @@ impl Model {
             .rejections
             .iter()
             .map(|r| {
-                let theirs = row_of(&r.signals, &r.terms, &self.terms);
+                let theirs = row_of(&r.signals, &r.terms, &self.prints);
                 let shared = against.iter().filter(|&&j| pull(j, theirs[j]) > 0.1).count();
                 let held = if against.is_empty() {
                     0.0
                 } else {
                     shared as f64 / against.len() as f64
                 };
-                let inter = o.terms.intersection(&r.terms).count() as f64;
+                let inter = o.terms.shared_with(&r.terms) as f64;
                 let union = (o.terms.len() + r.terms.len()) as f64 - inter;
                 let words = if union > 0.0 { inter / union } else { 0.0 };
                 let s = if against.is_empty() {
@@ -463,24 +467,29 @@ fn column_scale(j: usize, deviation: f64) -> f64 {
     }
 }
 
-/// A feature row: the signals, then 1.0 for each chosen term present.
-fn row(o: &Observed, terms: &[String]) -> Vec<f64> {
-    row_of(&o.signals, &o.terms, terms)
+/// A feature row: the signals, then 1.0 for each chosen term present (by
+/// the chosen terms' fingerprints).
+fn row(o: &Observed, prints: &[u64]) -> Vec<f64> {
+    row_of(&o.signals, &o.terms, prints)
 }
 
-fn row_of(signals: &[f64], present: &Terms, terms: &[String]) -> Vec<f64> {
+fn row_of(signals: &[f64], present: &Terms, prints: &[u64]) -> Vec<f64> {
     let mut r: Vec<f64> = signals.to_vec();
-    r.extend(terms.iter().map(|t| if present.contains(t) { 1.0 } else { 0.0 }));
+    r.extend(
+        prints
+            .iter()
+            .map(|&p| if present.contains_print(p) { 1.0 } else { 0.0 }),
+    );
     r
 }
 
 /// The words and phrases more frequent among rejected proposals than among
 /// approved ones by the widest margins, among those in at least
 /// [`MIN_TERM_DOCS`] decisions and not in nearly all.
-fn choose_terms(observed: &[Observed], examples: &[Example]) -> Vec<String> {
+fn choose_terms(texts: &[hashbrown::HashSet<String>], examples: &[Example]) -> Vec<String> {
     let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for (o, e) in observed.iter().zip(examples) {
-        for t in &o.terms {
+    for (terms, e) in texts.iter().zip(examples) {
+        for t in terms {
             let c = counts.entry(t.as_str()).or_default();
             if p_of(e.verdict) {
                 c.0 += 1;

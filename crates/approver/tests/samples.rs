@@ -132,7 +132,8 @@ fn a_pattern_rejected_before_is_predicted_quoted_and_edited_out() {
         "{:?}",
         p.weighed
     );
-    let edit = greenlight_approver::pre_edit(&model, &card, SpendContext::default(), &p).expect("an edit");
+    let seen = greenlight_approver::observe(&card, &brand, SpendContext::default());
+    let edit = greenlight_approver::pre_edit(&model, &card, &seen, &p).expect("an edit");
     let edited = edit.proposal.expect("an edited proposal");
     let text = edited["text"].as_str().unwrap();
     assert!(!text.contains('✨') && !text.contains('🌿'), "{text}");
@@ -148,5 +149,6 @@ fn a_pattern_rejected_before_is_predicted_quoted_and_edited_out() {
     let clean = caption(100, false, 3);
     let p = model.predict(&clean, SpendContext::default());
     assert_eq!(p.verdict, Verdict::Approve);
-    assert!(greenlight_approver::pre_edit(&model, &clean, SpendContext::default(), &p).is_none());
+    let seen = greenlight_approver::observe(&clean, &brand, SpendContext::default());
+    assert!(greenlight_approver::pre_edit(&model, &clean, &seen, &p).is_none());
 }

@@ -304,7 +304,7 @@ impl Greenlight {
         };
         let observed = ml::observe(proposal, model.brand(), context);
         let p = model.predict_observed(&observed);
-        let edit = ml::pre_edit(&model, proposal, context, &p);
+        let edit = ml::pre_edit(&model, proposal, &observed, &p);
         let mut edited = edit.as_ref().and_then(|e| e.proposal.clone());
         let mut edits = edit.as_ref().map(|e| e.edits.clone()).unwrap_or_default();
         let mut could_not = edit.as_ref().map(|e| e.could_not.clone()).unwrap_or_default();
