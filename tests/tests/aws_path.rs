@@ -136,6 +136,11 @@ impl Stack {
                 .unwrap()
                 .trim_start_matches(LAMBDA)
                 .to_string();
+            // Every task but a gate names its workflow: the function reads
+            // only the steps it depends on, whichever runs it has seen.
+            if params["Payload"].get("task_token").is_none() {
+                assert_eq!(params["Payload"]["workflow"], "campaign-launch", "{params}");
+            }
             let result = greenlight_aws::task(&self.app, &function, params["Payload"].clone()).await;
             assert!(result.is_ok(), "{function} failed: {:?}", result.err());
             ran += 1;
@@ -226,6 +231,25 @@ async fn a_brief_event_runs_through_gates_to_its_report_on_the_aws_adapters() {
         .await
         .unwrap();
     assert_eq!(queue.items.len(), 4);
+    // A task that names another workflow than its run's is refused, and
+    // changes nothing.
+    let before = serde_json::to_value(app.run_view(&member, &run_id).await.unwrap()).unwrap();
+    let err = greenlight_aws::task(
+        app,
+        "SynthesisFunctionArn",
+        json!({"run_id": run_id, "workflow": "profile-audit", "step_key": "synthesis"}),
+    )
+    .await
+    .expect_err("a task naming another workflow fails");
+    assert_eq!(err.0.error, "Greenlight.BadPayload");
+    assert!(
+        err.0
+            .cause
+            .contains("names workflow profile-audit, but run run_6a7e8feb-b491-4cf7-a9f1-bf3703467718 runs campaign-launch"),
+        "{err}"
+    );
+    let after = serde_json::to_value(app.run_view(&member, &run_id).await.unwrap()).unwrap();
+    assert_eq!(before, after);
     // The card's asset is on S3.
     let card = app
         .card(&member, &format!("{run_id}.publish_gate"))

@@ -160,6 +160,10 @@ pub struct DecideRequest {
 struct TaskPayload {
     run_id: String,
     step_key: String,
+    /// The run's workflow, as the compiled ASL names it for agent, action
+    /// and synthesis tasks (not for gates, nor in earlier versions' ASL).
+    #[serde(default)]
+    workflow: Option<String>,
     #[serde(default)]
     task_token: Option<String>,
 }
@@ -1153,13 +1157,17 @@ impl Greenlight {
             .map_err(|e| TaskError::new(task_errors::BAD_PAYLOAD, e.to_string()))?;
         // The run with the outputs the step reads: those of the steps it
         // depends on (and its own); synthesis reports on every step. Where
-        // the run's workflow is not known yet, its states are read first.
-        let known = self
-            .workflows
-            .lock()
-            .ok()
-            .and_then(|w| w.get(&run_id).cloned())
-            .and_then(|w| self.d.recipes.get(&w));
+        // the run's workflow is not known yet (neither named by the task nor
+        // seen by this process), its states are read first.
+        let known = match p.workflow.as_deref().and_then(|w| self.d.recipes.get(w)) {
+            Some(named) => Some(named),
+            None => self
+                .workflows
+                .lock()
+                .ok()
+                .and_then(|w| w.get(&run_id).cloned())
+                .and_then(|w| self.d.recipes.get(&w)),
+        };
         let (shape, partial) = match known {
             Some(l) => match l.recipe.step(key.as_str()) {
                 Some(s) if s.kind == StepKind::Synthesis => {
@@ -1176,6 +1184,17 @@ impl Greenlight {
         let shape = shape
             .map_err(retryable)?
             .ok_or_else(|| TaskError::new(task_errors::BAD_PAYLOAD, format!("no run {run_id}")))?;
+        if let Some(named) = p.workflow.as_deref()
+            && named != shape.run.workflow
+        {
+            return Err(TaskError::new(
+                task_errors::BAD_PAYLOAD,
+                format!(
+                    "the task names workflow {named}, but run {run_id} runs {}",
+                    shape.run.workflow
+                ),
+            ));
+        }
         self.remember_workflow(&run_id, &shape.run.workflow);
         let loaded = self.d.recipes.get(&shape.run.workflow).ok_or_else(|| {
             TaskError::new(

@@ -170,7 +170,7 @@ fn compile_seq(
         match block {
             Block::Step(key) => {
                 let Some(step) = recipe.step(key) else { continue };
-                let mut state = task_state(step);
+                let mut state = task_state(recipe, step);
                 if let Some(gate) = &step.gate {
                     if !gate.blocking {
                         let skip = skip_state_name(step);
@@ -268,7 +268,7 @@ fn block_name(recipe: &Recipe, block: &Block) -> String {
     }
 }
 
-fn task_state(step: &Step) -> Map<String, Value> {
+fn task_state(recipe: &Recipe, step: &Step) -> Map<String, Value> {
     let function = format!("${{{}}}", function_placeholder(step));
     let mut state = Map::new();
     state.insert("Type".into(), json!("Task"));
@@ -299,8 +299,11 @@ fn task_state(step: &Step) -> Map<String, Value> {
             "Parameters".into(),
             json!({
                 "FunctionName": function,
+                // The workflow, so that a function reads only the steps
+                // this one depends on, even for a run it has not seen.
                 "Payload": {
                     "run_id.$": "$.run_id",
+                    "workflow": recipe.id,
                     "step_key": step.key,
                 }
             }),
