@@ -643,3 +643,32 @@ async fn a_gate_opened_again_keeps_its_card_and_auto_approves_it_once() {
     let (out, decided) = open_again("a-second-retry").await;
     assert_eq!(decided.len(), 1, "{out}: {decided:#?}");
 }
+
+/// Eight readers of four due models at once (the stats, which wait for the
+/// model that knows every decision) train each model once, not eight times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_model_is_trained_once_however_many_ask_for_it_at_once() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = approving_workspace(&app, "once", 10_000.0).await;
+    let fran = app
+        .local
+        .app
+        .store()
+        .get_member(&ws, &greenlight_core::ids::MemberId::parse("fran").unwrap())
+        .await
+        .unwrap()
+        .expect("fran is a member");
+    let before = app.local.app.models_trained();
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (core, fran) = (app.local.app.clone(), fran.clone());
+            tokio::spawn(async move { core.approver_stats(&fran).await })
+        })
+        .collect();
+    for r in futures::future::join_all(readers).await {
+        let stats = r.expect("the reader ran").expect("the stats");
+        let learnt: Vec<usize> = stats.iter().map(|g| g.learnt_from).filter(|&n| n > 0).collect();
+        assert_eq!(learnt, vec![30; 4], "every reader sees the four trained models");
+    }
+    assert_eq!(app.local.app.models_trained() - before, 4);
+}

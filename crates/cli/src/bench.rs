@@ -429,15 +429,16 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     let rss_before = rss_mb();
 
     // Throughput: start → four gates waiting.
-    let (t0, cpu0) = (Instant::now(), cpu_ms());
+    let (t0, cpu0, trained0) = (Instant::now(), cpu_ms(), rig.local.app.models_trained());
     let ids = rig.start_many(n, 64).await?;
     rig.until_pending(4 * n as u64).await?;
     let paused_secs = t0.elapsed().as_secs_f64();
     let throughput = n as f64 / paused_secs;
     // What a run costs, whatever else the machine does meanwhile.
     let cpu_per_run = (cpu_ms() - cpu0) / n as f64;
+    let trained = rig.local.app.models_trained() - trained0;
     eprintln!(
-        "throughput: {throughput:.0} runs/s to four gates waiting ({paused_secs:.2} s, {cpu_per_run:.2} ms of CPU per run)"
+        "throughput: {throughput:.0} runs/s to four gates waiting ({paused_secs:.2} s, {cpu_per_run:.2} ms of CPU per run, {trained} approver models trained)"
     );
     let rss_waiting = rss_mb();
     eprintln!("memory: RSS {rss_before:.1} MB before, {rss_waiting:.1} MB with {n} runs waiting");
@@ -602,6 +603,7 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
         "runs": n,
         "throughput_runs_per_sec": round3(throughput),
         "cpu_ms_per_run_to_paused": round3(cpu_per_run),
+        "approver_models_trained_to_paused": trained,
         "rss_mb_before": round3(rss_before),
         "rss_mb_waiting": round3(rss_waiting),
         "resume_in_process": resume_in,

@@ -17,6 +17,7 @@ use greenlight_approver as ml;
 use greenlight_recipes::StepKind;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 
@@ -75,9 +76,25 @@ impl Cached {
 #[derive(Default)]
 pub(crate) struct Models {
     cache: Mutex<HashMap<GateKey, Cached>>,
+    /// Held while a gate's model trains: one training per gate at a time.
+    training: Mutex<HashMap<GateKey, Arc<futures::lock::Mutex<()>>>>,
+    /// Trainings since the process started.
+    trained: AtomicUsize,
 }
 
 impl Models {
+    /// The lock a gate's training holds.
+    fn training_lock(&self, key: &GateKey) -> Arc<futures::lock::Mutex<()>> {
+        let mut map = self.training.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key.clone()).or_default().clone()
+    }
+
+    /// The cached model however old, if the gate was ever looked at.
+    fn stale(&self, key: &GateKey) -> Option<Option<Arc<ml::Model>>> {
+        let cache = self.cache.lock().ok()?;
+        cache.get(key).map(|c| c.model.clone())
+    }
+
     /// The cached model, unless it is due for retraining (`fresh`: after
     /// any decision since).
     fn get(&self, key: &GateKey, now: Timestamp, fresh: bool) -> Option<Option<Arc<ml::Model>>> {
@@ -236,6 +253,20 @@ impl Greenlight {
         fresh: bool,
     ) -> Result<Option<Arc<ml::Model>>, Error> {
         let key = (ws.clone(), workflow.to_string(), gate.to_string());
+        if let Some(m) = self.models().get(&key, self.now(), fresh) {
+            return Ok(m);
+        }
+        // One training per gate at a time. While one runs, a card is given
+        // the model in hand, however old; without one (or for the stats,
+        // which say what the model knows now), the training is waited for.
+        let lock = self.models().training_lock(&key);
+        let _training = match lock.try_lock() {
+            Some(held) => held,
+            None => match self.models().stale(&key) {
+                Some(m) if !fresh => return Ok(m),
+                _ => lock.lock().await,
+            },
+        };
         let now = self.now();
         if let Some(m) = self.models().get(&key, now, fresh) {
             return Ok(m);
@@ -247,6 +278,7 @@ impl Greenlight {
             let workspace = self.workspace(ws).await?;
             let data = workspace.data()?;
             let examples: Vec<ml::Example> = history.iter().flat_map(examples_of).collect();
+            self.models().trained.fetch_add(1, Ordering::Relaxed);
             match ml::Model::train(&data.brand, &examples) {
                 Ok(m) => {
                     info!(workspace = %ws, workflow, gate, learnt_from = m.learnt_from, "approver model trained");
@@ -510,6 +542,12 @@ impl Greenlight {
             self.models().forget(ws, &e.workflow, &e.gate);
         }
         Ok(())
+    }
+
+    /// How many times the approver agent trained a model since the process
+    /// started (the bench reports it).
+    pub fn models_trained(&self) -> usize {
+        self.models().trained.load(Ordering::Relaxed)
     }
 
     /// Per gate: what the agent learnt from and how it agreed with people.
