@@ -94,7 +94,7 @@ impl Signal {
 pub struct Observed {
     /// The signals' raw values, by [`Signal::ALL`] order.
     pub signals: [f64; 11],
-    /// Lower-case words and two-word phrases of its copy.
+    /// Lower-case words and two-word phrases of its copy, as fingerprints.
     pub terms: Terms,
     /// Discount and urgency phrases and banned words found, as written.
     pub discount_hits: Vec<String>,
@@ -355,10 +355,12 @@ fn collect(v: &Value, key: Option<&str>, texts: &mut Vec<String>, tags: &mut Vec
 /// A text's terms (see [`terms_of`]), each kept as a 64-bit fingerprint
 /// of its text ([`fingerprint`]): thousands are found in every card, and
 /// none is needed as text again (a model keeps its vocabulary's texts
-/// itself), so none is copied. Fingerprints come from one hasher per
-/// process (foldhash, seeded at random when the process starts), so that
-/// two texts share one (about one pair in 2^64 / n² for n terms) cannot be
-/// arranged by whoever writes proposal copy. They are never stored.
+/// itself), so none is copied. Two texts share a fingerprint about once in
+/// 2^64 / n² for n terms. Fingerprints come from one hasher per process
+/// (foldhash, seeded at random when the process starts, and never stored),
+/// so which texts share one differs from process to process; foldhash is
+/// fast, not built to resist a determined attacker, and the worst a shared
+/// fingerprint does is show a card's model a word the card does not have.
 #[derive(Debug, Clone, Default)]
 pub struct Terms(hashbrown::HashSet<u64>);
 

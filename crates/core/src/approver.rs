@@ -35,39 +35,65 @@ pub const APPROVER_AGENT_NAME: &str = "Approver agent";
 
 type GateKey = (WorkspaceId, String, String);
 
+/// Decisions recorded at a gate by this process, ever (never reset: a
+/// cached model counts those since its history was read by difference).
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    decided: usize,
+    rejected: usize,
+}
+
 struct Cached {
     model: Option<Arc<ml::Model>>,
     at: Timestamp,
     /// The decisions it was trained on (or found too few), and of them rejections.
     seen: usize,
     rejected: usize,
-    /// Decisions made in this process since, and of them rejections.
-    decided_since: usize,
-    rejected_since: usize,
+    /// The gate's tally when its history was read for this model.
+    tally_at: Tally,
 }
 
 impl Cached {
+    /// The decisions recorded here since its history was read.
+    fn since(&self, now: Tally) -> Tally {
+        Tally {
+            decided: now.decided.saturating_sub(self.tally_at.decided),
+            rejected: now.rejected.saturating_sub(self.tally_at.rejected),
+        }
+    }
+
+    /// How many decisions since make a model due.
+    fn retrain_after(m: &ml::Model) -> usize {
+        (m.learnt_from / RETRAIN_SHARE).max(1)
+    }
+
     /// Whether it is due for retraining.
-    fn due(&self, age_seconds: i64, fresh: bool) -> bool {
+    fn due(&self, age_seconds: i64, fresh: bool, since: Tally) -> bool {
         if age_seconds >= MODEL_TTL_SECONDS {
             return true;
         }
         if fresh {
-            return self.decided_since > 0;
+            return since.decided > 0;
         }
         match &self.model {
-            Some(m) => self.decided_since >= (m.learnt_from / RETRAIN_SHARE).max(1),
+            Some(m) => since.decided >= Cached::retrain_after(m),
             // Too few to learn from: retrain only once there could be enough.
             None => {
-                let (n, r) = (
-                    self.seen + self.decided_since,
-                    self.rejected + self.rejected_since,
-                );
-                self.decided_since > 0
+                let (n, r) = (self.seen + since.decided, self.rejected + since.rejected);
+                since.decided > 0
                     && n >= ml::model::MIN_DECISIONS
                     && r >= ml::model::MIN_PER_VERDICT
                     && n - r >= ml::model::MIN_PER_VERDICT
             }
+        }
+    }
+
+    /// Whether a card may be given it while its retraining runs: within
+    /// twice what makes it due (no model, no suggestion: always).
+    fn usable_while_training(&self, age_seconds: i64, since: Tally) -> bool {
+        match &self.model {
+            Some(m) => age_seconds < 2 * MODEL_TTL_SECONDS && since.decided < 2 * Cached::retrain_after(m),
+            None => true,
         }
     }
 }
@@ -76,10 +102,17 @@ impl Cached {
 #[derive(Default)]
 pub(crate) struct Models {
     cache: Mutex<HashMap<GateKey, Cached>>,
+    tally: Mutex<HashMap<GateKey, Tally>>,
     /// Held while a gate's model trains: one training per gate at a time.
     training: Mutex<HashMap<GateKey, Arc<futures::lock::Mutex<()>>>>,
-    /// Trainings since the process started.
+    /// Trainings since the process started (fits tried on enough decisions).
     trained: AtomicUsize,
+}
+
+fn age_of(c: &Cached, now: Timestamp) -> i64 {
+    now.datetime()
+        .signed_duration_since(c.at.datetime())
+        .num_seconds()
 }
 
 impl Models {
@@ -89,25 +122,39 @@ impl Models {
         map.entry(key.clone()).or_default().clone()
     }
 
-    /// The cached model however old, if the gate was ever looked at.
-    fn stale(&self, key: &GateKey) -> Option<Option<Arc<ml::Model>>> {
-        let cache = self.cache.lock().ok()?;
-        cache.get(key).map(|c| c.model.clone())
+    fn tally_of(&self, key: &GateKey) -> Tally {
+        let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        tally.get(key).copied().unwrap_or_default()
     }
 
     /// The cached model, unless it is due for retraining (`fresh`: after
     /// any decision since).
     fn get(&self, key: &GateKey, now: Timestamp, fresh: bool) -> Option<Option<Arc<ml::Model>>> {
+        let tally = self.tally_of(key);
         let cache = self.cache.lock().ok()?;
         let c = cache.get(key)?;
-        let age = now
-            .datetime()
-            .signed_duration_since(c.at.datetime())
-            .num_seconds();
-        (!c.due(age, fresh)).then(|| c.model.clone())
+        (!c.due(age_of(c, now), fresh, c.since(tally))).then(|| c.model.clone())
     }
 
-    fn put(&self, key: GateKey, model: Option<Arc<ml::Model>>, at: Timestamp, seen: usize, rejected: usize) {
+    /// The cached model while another retrains it, if not too far out of
+    /// date (see [`Cached::usable_while_training`]).
+    fn in_hand(&self, key: &GateKey, now: Timestamp) -> Option<Option<Arc<ml::Model>>> {
+        let tally = self.tally_of(key);
+        let cache = self.cache.lock().ok()?;
+        let c = cache.get(key)?;
+        c.usable_while_training(age_of(c, now), c.since(tally))
+            .then(|| c.model.clone())
+    }
+
+    fn put(
+        &self,
+        key: GateKey,
+        model: Option<Arc<ml::Model>>,
+        at: Timestamp,
+        seen: usize,
+        rejected: usize,
+        tally_at: Tally,
+    ) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
                 key,
@@ -116,21 +163,21 @@ impl Models {
                     at,
                     seen,
                     rejected,
-                    decided_since: 0,
-                    rejected_since: 0,
+                    tally_at,
                 },
             );
         }
     }
 
-    /// A decision was recorded at the gate: its model learns it at the next retraining.
+    /// A decision was recorded at the gate: its model learns it at the next
+    /// retraining (counted even while none is cached, or one trains).
     pub(crate) fn decided(&self, ws: &WorkspaceId, workflow: &str, gate: &str, rejected: bool) {
-        if let Ok(mut cache) = self.cache.lock()
-            && let Some(c) = cache.get_mut(&(ws.clone(), workflow.to_string(), gate.to_string()))
-        {
-            c.decided_since += 1;
-            c.rejected_since += usize::from(rejected);
-        }
+        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let t = tally
+            .entry((ws.clone(), workflow.to_string(), gate.to_string()))
+            .or_default();
+        t.decided += 1;
+        t.rejected += usize::from(rejected);
     }
 
     /// Imported decisions: retrain at the next use.
@@ -257,12 +304,13 @@ impl Greenlight {
             return Ok(m);
         }
         // One training per gate at a time. While one runs, a card is given
-        // the model in hand, however old; without one (or for the stats,
-        // which say what the model knows now), the training is waited for.
+        // the model in hand if it is not too far out of date; otherwise (or
+        // for the stats, which say what the model knows now) the training
+        // is waited for.
         let lock = self.models().training_lock(&key);
         let _training = match lock.try_lock() {
             Some(held) => held,
-            None => match self.models().stale(&key) {
+            None => match self.models().in_hand(&key, self.now()) {
                 Some(m) if !fresh => return Ok(m),
                 _ => lock.lock().await,
             },
@@ -271,6 +319,9 @@ impl Greenlight {
         if let Some(m) = self.models().get(&key, now, fresh) {
             return Ok(m);
         }
+        // Read before the history: a decision recorded meanwhile counts
+        // toward the next retraining.
+        let tally_at = self.models().tally_of(&key);
         let history = self.history_of(ws, workflow, gate, MAX_TRAINING).await?;
         let model = if history.is_empty() {
             None
@@ -278,9 +329,9 @@ impl Greenlight {
             let workspace = self.workspace(ws).await?;
             let data = workspace.data()?;
             let examples: Vec<ml::Example> = history.iter().flat_map(examples_of).collect();
-            self.models().trained.fetch_add(1, Ordering::Relaxed);
             match ml::Model::train(&data.brand, &examples) {
                 Ok(m) => {
+                    self.models().trained.fetch_add(1, Ordering::Relaxed);
                     info!(workspace = %ws, workflow, gate, learnt_from = m.learnt_from, "approver model trained");
                     Some(Arc::new(m))
                 }
@@ -293,7 +344,7 @@ impl Greenlight {
         };
         let rejected = history.iter().filter(|e| e.verdict == Verdict::Rejected).count();
         self.models()
-            .put(key, model.clone(), now, history.len(), rejected);
+            .put(key, model.clone(), now, history.len(), rejected, tally_at);
         Ok(model)
     }
 
@@ -676,5 +727,93 @@ fn capitalise(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn model(learnt: usize) -> Arc<ml::Model> {
+        let brand: greenlight_agents::BrandProfile = serde_json::from_value(json!({
+            "brand_name": "Linen & Loom", "tagline": "", "description": "",
+            "voice": {"tone": [], "do": [], "dont": [], "sample_phrases": []},
+            "banned_words": [], "emoji_policy": "none",
+            "hashtags": {"signature": [], "pool": [], "max_per_post": 3},
+            "discount_language_allowed": false, "claims_requiring_proof": [],
+            "colors": {"primary": "", "secondary": "", "accent": "", "text": ""},
+            "audiences": [], "ad_placements": [], "creator_offer": "",
+            "shop": {"platform": "Shopify", "title_max_chars": 140, "bullet_max_chars": 180,
+                     "bullets_per_listing": 5, "description_max_chars": 1500}
+        }))
+        .expect("a brand");
+        let examples: Vec<ml::Example> = (0..learnt)
+            .map(|i| ml::Example {
+                proposal: json!({"text": if i % 4 == 0 { "Linen ✨🎉" } else { "Linen throw." }}),
+                context: ml::SpendContext::default(),
+                verdict: if i % 4 == 0 {
+                    ml::Verdict::Reject
+                } else {
+                    ml::Verdict::Approve
+                },
+                feedback: None,
+                at: format!("2026-10-01T10:00:{:02}.000000Z", i % 60),
+            })
+            .collect();
+        Arc::new(ml::Model::train(&brand, &examples).expect("a model"))
+    }
+
+    fn key() -> GateKey {
+        (
+            WorkspaceId::parse("demo").unwrap(),
+            "campaign-launch".into(),
+            "publish_gate".into(),
+        )
+    }
+
+    fn decide(m: &Models, n: usize) {
+        let (ws, workflow, gate) = key();
+        for _ in 0..n {
+            m.decided(&ws, &workflow, &gate, false);
+        }
+    }
+
+    /// A decision recorded while the history was being read for a model
+    /// still makes that model due: the stats never miss it.
+    #[test]
+    fn a_decision_made_while_a_model_trains_is_counted_against_it() {
+        let m = Models::default();
+        let now = Timestamp::from_datetime(chrono::Utc::now());
+        let tally_at = m.tally_of(&key());
+        decide(&m, 1);
+        m.put(key(), Some(model(100)), now, 100, 25, tally_at);
+        assert!(m.get(&key(), now, true).is_none(), "due for the stats");
+        assert!(m.get(&key(), now, false).is_some(), "not yet for a card");
+        // A model read after the decision owes it nothing.
+        m.put(key(), Some(model(100)), now, 100, 25, m.tally_of(&key()));
+        assert!(m.get(&key(), now, true).is_some());
+    }
+
+    /// While a model retrains, a card may be given the one in hand only
+    /// within twice what makes it due.
+    #[test]
+    fn a_card_gets_the_model_in_hand_only_within_twice_its_limits() {
+        let m = Models::default();
+        let at = Timestamp::from_datetime(chrono::Utc::now());
+        m.put(key(), Some(model(100)), at, 100, 25, m.tally_of(&key()));
+        decide(&m, 10);
+        assert!(m.get(&key(), at, false).is_none(), "10 of 100: due");
+        assert!(m.in_hand(&key(), at).is_some());
+        decide(&m, 9);
+        assert!(m.in_hand(&key(), at).is_some(), "19 since");
+        decide(&m, 1);
+        assert!(m.in_hand(&key(), at).is_none(), "20 since");
+        let fresh = Models::default();
+        fresh.put(key(), Some(model(100)), at, 100, 25, Tally::default());
+        let later = |s: i64| Timestamp::from_datetime(at.datetime() + chrono::Duration::seconds(s));
+        assert!(fresh.get(&key(), later(60), false).is_none(), "a minute: due");
+        assert!(fresh.in_hand(&key(), later(119)).is_some());
+        assert!(fresh.in_hand(&key(), later(120)).is_none());
     }
 }

@@ -1148,7 +1148,7 @@ impl Greenlight {
         let p: TaskPayload = serde_json::from_value(payload.clone()).map_err(|e| {
             TaskError::new(
                 task_errors::BAD_PAYLOAD,
-                format!("the task payload is not {{run_id, step_key}}: {e}"),
+                format!("the task payload is not {{run_id, step_key, workflow?, task_token?}}: {e}"),
             )
         })?;
         let run_id =

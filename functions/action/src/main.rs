@@ -1,4 +1,4 @@
-//! An action task behind an approved gate (`{run_id, step_key}`); deployed
+//! An action task behind an approved gate (`{run_id, workflow, step_key}`); deployed
 //! once per action, the action named by `GREENLIGHT_ACTION` (e.g. `post`).
 
 use greenlight_aws::{Clients, Settings, app, function_for_action, task};

@@ -1,4 +1,4 @@
-//! An agent task (`{run_id, step_key}`); deployed once per agent, the agent
+//! An agent task (`{run_id, workflow, step_key}`); deployed once per agent, the agent
 //! named by `GREENLIGHT_AGENT` (e.g. `listing_optimizer`).
 
 use greenlight_aws::{Clients, Settings, app, function_for_agent, task};
