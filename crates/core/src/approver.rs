@@ -327,9 +327,19 @@ impl Greenlight {
             None
         } else {
             let workspace = self.workspace(ws).await?;
-            let data = workspace.data()?;
+            let data = workspace.data()?.clone();
             let examples: Vec<ml::Example> = history.iter().flat_map(examples_of).collect();
-            match ml::Model::train(&data.brand, &examples) {
+            // Tens of milliseconds of arithmetic at 500 decisions: on a
+            // blocking thread, not on the async worker other requests share.
+            let train = move || ml::Model::train(&data.brand, &examples);
+            let trained = match tokio::runtime::Handle::try_current() {
+                Ok(rt) => rt
+                    .spawn_blocking(train)
+                    .await
+                    .unwrap_or_else(|e| Err(ml::TrainError::Fit(format!("the training stopped: {e}")))),
+                Err(_) => train(),
+            };
+            match trained {
                 Ok(m) => {
                     self.models().trained.fetch_add(1, Ordering::Relaxed);
                     info!(workspace = %ws, workflow, gate, learnt_from = m.learnt_from, "approver model trained");
