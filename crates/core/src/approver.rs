@@ -105,7 +105,7 @@ pub(crate) struct Models {
     tally: Mutex<HashMap<GateKey, Tally>>,
     /// Held while a gate's model trains: one training per gate at a time.
     training: Mutex<HashMap<GateKey, Arc<futures::lock::Mutex<()>>>>,
-    /// Trainings since the process started (fits tried on enough decisions).
+    /// Models trained since the process started (fits that succeeded).
     trained: AtomicUsize,
 }
 
@@ -308,11 +308,13 @@ impl Greenlight {
         // for the stats, which say what the model knows now) the training
         // is waited for.
         let lock = self.models().training_lock(&key);
-        let _training = match lock.try_lock() {
+        // Owned: it goes with the training to its thread, so a call dropped
+        // meanwhile does not let a second training of the gate start.
+        let training = match lock.try_lock_owned() {
             Some(held) => held,
             None => match self.models().in_hand(&key, self.now()) {
                 Some(m) if !fresh => return Ok(m),
-                _ => lock.lock().await,
+                _ => lock.lock_owned().await,
             },
         };
         let now = self.now();
@@ -323,21 +325,35 @@ impl Greenlight {
         // toward the next retraining.
         let tally_at = self.models().tally_of(&key);
         let history = self.history_of(ws, workflow, gate, MAX_TRAINING).await?;
+        let mut held = None;
         let model = if history.is_empty() {
+            held = Some(training);
             None
         } else {
             let workspace = self.workspace(ws).await?;
             let data = workspace.data()?.clone();
             let examples: Vec<ml::Example> = history.iter().flat_map(examples_of).collect();
             // Tens of milliseconds of arithmetic at 500 decisions: on a
-            // blocking thread, not on the async worker other requests share.
-            let train = move || ml::Model::train(&data.brand, &examples);
-            let trained = match tokio::runtime::Handle::try_current() {
-                Ok(rt) => rt
-                    .spawn_blocking(train)
-                    .await
-                    .unwrap_or_else(|e| Err(ml::TrainError::Fit(format!("the training stopped: {e}")))),
-                Err(_) => train(),
+            // thread of its own, not on the async worker other requests
+            // share (the core runs on no particular runtime).
+            let (tx, rx) = futures::channel::oneshot::channel();
+            let spawned = std::thread::Builder::new()
+                .name("approver-training".into())
+                .spawn(move || {
+                    let _ = tx.send((ml::Model::train(&data.brand, &examples), training));
+                });
+            let trained = match spawned {
+                Ok(_) => match rx.await {
+                    // Held until the model is cached.
+                    Ok((trained, training)) => {
+                        held = Some(training);
+                        trained
+                    }
+                    Err(_) => Err(ml::TrainError::Fit(
+                        "the training stopped before it finished".into(),
+                    )),
+                },
+                Err(e) => Err(ml::TrainError::Fit(format!("no thread to train on: {e}"))),
             };
             match trained {
                 Ok(m) => {
@@ -355,6 +371,7 @@ impl Greenlight {
         let rejected = history.iter().filter(|e| e.verdict == Verdict::Rejected).count();
         self.models()
             .put(key, model.clone(), now, history.len(), rejected, tally_at);
+        drop(held);
         Ok(model)
     }
 
@@ -600,6 +617,10 @@ impl Greenlight {
             self.store().add_history(ws, chunk).await?;
         }
         for e in entries {
+            // Counted too: a model whose history was read before the import
+            // (one training now) is due once it is cached.
+            self.models()
+                .decided(ws, &e.workflow, &e.gate, e.verdict == Verdict::Rejected);
             self.models().forget(ws, &e.workflow, &e.gate);
         }
         Ok(())
