@@ -283,6 +283,9 @@ pub struct State {
     pub name: String,
     pub kind: Kind,
     pub common: Common,
+    /// Whether any of its own fields (a branch's states aside) mentions the
+    /// context object (`$$`): only then is one built for it.
+    pub uses_context: bool,
 }
 
 /// A state machine, or one branch of a `Parallel` state.
@@ -513,10 +516,15 @@ fn parse_state(name: &str, v: &Value, names: &mut BTreeSet<String>) -> Result<St
         },
         _ => unreachable!("checked against ALLOWED above"),
     };
+    let uses_context = obj
+        .iter()
+        .filter(|(field, _)| *field != "Branches")
+        .any(|(_, v)| v.to_string().contains("$$"));
     Ok(State {
         name: name.to_string(),
         kind,
         common,
+        uses_context,
     })
 }
 

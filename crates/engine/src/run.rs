@@ -641,7 +641,12 @@ fn finish(state: &State, output: Value) -> Step {
     }
 }
 
+/// The context object (`$$`) as `state` sees it; null for a state that
+/// never reads it (most: a copy per state was a measurable share of a run).
 fn state_context(ctx: &Ctx, state: &State, retry_count: u32, token: Option<&str>) -> Value {
+    if !state.uses_context {
+        return Value::Null;
+    }
     let mut c = ctx.context.clone();
     if let Value::Object(m) = &mut c {
         m.insert(

@@ -336,6 +336,27 @@ async fn result_paths_and_pass_states() {
     );
 }
 
+/// The context object is there for every state that reads it, however
+/// deep: a Pass state, and a task in a branch of a Parallel state that
+/// itself never mentions it (states that do not read it are given none).
+#[tokio::test]
+async fn the_context_object_reaches_every_state_that_reads_it() {
+    let def = json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Parameters": {"state.$": "$$.State.Name", "keep.$": "$.keep"}, "Next": "Par"},
+        "Par": {"Type": "Parallel", "End": true, "Branches": [{"StartAt": "T", "States": {
+            "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                  "Parameters": {"FunctionName": "echo",
+                                 "Payload": {"state.$": "$$.State.Name", "execution.$": "$$.Execution.Name", "before.$": "$.state"}},
+                  "OutputPath": "$.Payload", "End": true}}}]}
+    }});
+    let r = rig(def);
+    let end = r.run("ctx", json!({"keep": 1})).await;
+    assert_eq!(
+        end.output,
+        Some(json!([{"state": "T", "execution": "ctx", "before": "P"}]))
+    );
+}
+
 #[tokio::test]
 async fn retry_then_success_and_catch_into_a_fail_state() {
     let def = json!({"StartAt": "F", "States": {
