@@ -2,9 +2,6 @@
 //! bytes when long. A trail (the prompts and answers behind a step, which
 //! repeat the brand's blocks) is most of a run's bytes; packed, it is about
 //! a third, and so are the store's writes, reads and space for it.
-//!
-//! The embedded store keeps a step's output the same way ([`pack_json`],
-//! [`unpack_json`]): outputs are the other half of a run's bytes.
 
 use serde_json::Value;
 
@@ -30,7 +27,7 @@ pub enum Stored {
 
 /// A stored trail that cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
+#[error("a stored trail {0}")]
 pub struct Unreadable(String);
 
 /// How to keep `trail`: packed when long enough to gain from it.
@@ -51,39 +48,31 @@ pub fn pack_json(json: String) -> Stored {
 
 /// A trail kept as JSON text.
 pub fn from_text(json: &[u8]) -> Result<Vec<Value>, Unreadable> {
-    serde_json::from_slice(json).map_err(|e| Unreadable(format!("a stored trail is not a JSON list: {e}")))
+    serde_json::from_slice(json).map_err(|e| Unreadable(format!("is not a JSON list: {e}")))
 }
 
 /// A trail kept packed, refused if it would expand past `max` bytes (at
 /// most [`MAX_BYTES`]).
 pub fn unpack(bytes: &[u8], max: usize) -> Result<Vec<Value>, Unreadable> {
-    let json = expand(bytes, max).map_err(|why| Unreadable(format!("a stored trail {why}")))?;
-    from_text(&json)
-}
-
-/// The JSON text [`pack_json`] packed, refused if it would expand past
-/// `max` bytes (at most [`MAX_BYTES`]).
-pub fn unpack_json(bytes: &[u8], max: usize) -> Result<Vec<u8>, Unreadable> {
-    expand(bytes, max).map_err(|why| Unreadable(format!("a packed value {why}")))
-}
-
-fn expand(bytes: &[u8], max: usize) -> Result<Vec<u8>, String> {
     let [LZ4, packed @ ..] = bytes else {
-        return Err(format!("has an unknown format ({:?})", bytes.first()));
+        return Err(Unreadable(format!("has an unknown format ({:?})", bytes.first())));
     };
     let len = packed
         .first_chunk::<4>()
         .map(|b| u32::from_le_bytes(*b) as usize)
-        .ok_or_else(|| "is cut short".to_string())?;
+        .ok_or_else(|| Unreadable("is cut short".into()))?;
     if len > max.min(MAX_BYTES) {
-        return Err(format!("claims {len} bytes, more than {}", max.min(MAX_BYTES)));
+        return Err(Unreadable(format!(
+            "claims {len} bytes, more than {}",
+            max.min(MAX_BYTES)
+        )));
     }
-    let json =
-        lz4_flex::block::decompress_size_prepended(packed).map_err(|e| format!("does not expand: {e}"))?;
+    let json = lz4_flex::block::decompress_size_prepended(packed)
+        .map_err(|e| Unreadable(format!("does not expand: {e}")))?;
     if json.len() != len {
-        return Err(format!("expands to {} bytes, not {len}", json.len()));
+        return Err(Unreadable(format!("expands to {} bytes, not {len}", json.len())));
     }
-    Ok(json)
+    from_text(&json)
 }
 
 #[cfg(test)]

@@ -64,18 +64,12 @@ fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Res<T> {
     serde_json::from_str(s).map_err(corrupt)
 }
 
-/// JSON as stored: text when short, packed (a blob) when long, as
-/// [`trail::pack_json`] says. Steps' trails and outputs are kept so.
-fn packed(json: String) -> rusqlite::types::Value {
-    match trail::pack_json(json) {
+/// A trail as stored: JSON text, or packed (a blob), as [`trail::pack`] says.
+fn write_trail(trail: &[Value]) -> Res<rusqlite::types::Value> {
+    Ok(match trail::pack(trail).map_err(corrupt)? {
         trail::Stored::Text(json) => rusqlite::types::Value::Text(json),
         trail::Stored::Packed(bytes) => rusqlite::types::Value::Blob(bytes),
-    }
-}
-
-/// A trail as stored (see [`packed`]).
-fn write_trail(trail: &[Value]) -> Res<rusqlite::types::Value> {
-    Ok(packed(serde_json::to_string(trail).map_err(corrupt)?))
+    })
 }
 
 /// A stored trail: JSON text (as earlier versions wrote every trail), or a
@@ -87,22 +81,6 @@ fn read_trail(stored: rusqlite::types::ValueRef<'_>) -> Res<Vec<Value>> {
         ValueRef::Text(t) => trail::from_text(t).map_err(corrupt),
         ValueRef::Blob(b) => trail::unpack(b, trail::MAX_BYTES).map_err(corrupt),
         _ => Err(corrupt("a stored trail is neither text nor a blob")),
-    }
-}
-
-/// A stored output: none, JSON text (as versions before format 2 wrote
-/// every output), or a packed blob.
-fn read_output(stored: rusqlite::types::ValueRef<'_>) -> Res<Option<Value>> {
-    use rusqlite::types::ValueRef;
-    match stored {
-        ValueRef::Null => Ok(None),
-        ValueRef::Text(t) => serde_json::from_slice(t).map(Some).map_err(corrupt),
-        ValueRef::Blob(b) => {
-            let json = trail::unpack_json(b, trail::MAX_BYTES)
-                .map_err(|e| corrupt(format!("a step's output: {e}")))?;
-            serde_json::from_slice(&json).map(Some).map_err(corrupt)
-        }
-        _ => Err(corrupt("a stored output is neither text nor a blob")),
     }
 }
 
@@ -243,10 +221,9 @@ const RUN_COLS: &str = "id, workspace_id, workflow, workflow_name, brief, status
 /// transaction that holds the write lock while it looks and changes (two
 /// processes opening an old database at once: the second finds it done).
 /// The format of the database this version writes (`PRAGMA user_version`):
-/// 1 since long trails are stored compressed, 2 since long outputs are too;
-/// versions before each cannot read it. A database of a later format is
-/// refused.
-const FORMAT: i64 = 2;
+/// 1 since long trails are stored compressed, which versions before it
+/// cannot read. A database of a later format is refused.
+const FORMAT: i64 = 1;
 
 fn migrate(conn: &Connection) -> Res<()> {
     // A rebuild of a large steps table can take a while: wait for it.
@@ -463,7 +440,7 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepR
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
-                read_output(r.get_ref(5)?),
+                r.get::<_, Option<String>>(5)?,
                 read_trail(r.get_ref(6)?),
                 r.get::<_, i64>(7)?,
                 r.get::<_, Option<String>>(8)?,
@@ -486,7 +463,7 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepR
                 kind,
                 status: StepStatus::parse(&status).ok_or_else(|| corrupt("bad step status"))?,
                 after: from_json(&after)?,
-                output: output?,
+                output: output.as_deref().map(from_json).transpose()?,
                 trail: trail?,
                 cost: Money::from_micros(cost),
                 started_at: opt_ts(started)?,
@@ -573,8 +550,8 @@ struct WrittenUpdate {
     to: StepStatus,
     started_at: Option<String>,
     finished_at: Option<String>,
-    /// Output and trail (each as [`packed`] keeps it) and cost.
-    result: Option<(rusqlite::types::Value, rusqlite::types::Value, i64)>,
+    /// Output, trail (see [`write_trail`]) and cost.
+    result: Option<(String, rusqlite::types::Value, i64)>,
     events: WrittenEvents,
 }
 
@@ -590,13 +567,7 @@ impl WrittenUpdate {
             result: u
                 .result
                 .as_ref()
-                .map(|r| {
-                    Ok::<_, StoreError>((
-                        packed(to_json(&r.output)?),
-                        write_trail(&r.trail)?,
-                        r.cost.micros(),
-                    ))
-                })
+                .map(|r| Ok::<_, StoreError>((to_json(&r.output)?, write_trail(&r.trail)?, r.cost.micros())))
                 .transpose()?,
             events: write_events(&u.events, |e| {
                 u.event_at(e)
@@ -1134,7 +1105,7 @@ impl Store for SqliteStore {
             execute(
                 tx,
                 "UPDATE steps SET status = ?3, output = ?4, decision = ?5, finished_at = ?6 WHERE run_id = ?1 AND key = ?2",
-                params![run, key, w.step_status.as_str(), packed(to_json(&w.step_output)?), to_json(&w.decision)?, at],
+                params![run, key, w.step_status.as_str(), to_json(&w.step_output)?, to_json(&w.decision)?, at],
             )
             .map_err(db_err)?;
             execute(tx, "UPDATE approvals SET status = 'decided' WHERE step_id = ?1", [&sid])
@@ -1990,38 +1961,6 @@ mod tests {
         match read_trail(rusqlite::types::ValueRef::Blob(&[9, 9])) {
             Err(StoreError::Corrupt(m)) => assert!(m.contains("unknown format"), "{m}"),
             other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_long_output_is_stored_as_a_blob_and_read_back_whole() {
-        use rusqlite::types::{Value as Sql, ValueRef};
-        let long = serde_json::json!({"variants": [{"title": "Linen & Loom — “slow linen” ✨ ".repeat(60)}]});
-        let stored = packed(to_json(&long).unwrap());
-        let Sql::Blob(bytes) = &stored else {
-            panic!("a long output is packed: {stored:?}");
-        };
-        assert!(
-            bytes.len() * 3 < to_json(&long).unwrap().len(),
-            "{} bytes",
-            bytes.len()
-        );
-        assert_eq!(read_output((&stored).into()).unwrap(), Some(long.clone()));
-        let short = serde_json::json!({"x": 1});
-        let stored = packed(to_json(&short).unwrap());
-        assert_eq!(stored, Sql::Text(r#"{"x":1}"#.into()));
-        assert_eq!(read_output((&stored).into()).unwrap(), Some(short));
-        assert_eq!(read_output(ValueRef::Null).unwrap(), None);
-        // As versions before format 2 stored every output.
-        let text = to_json(&long).unwrap();
-        assert_eq!(read_output(ValueRef::Text(text.as_bytes())).unwrap(), Some(long));
-        let mut cut = bytes.clone();
-        cut.truncate(bytes.len() / 2);
-        for (what, damaged) in [("cut short", &cut[..]), ("unknown", &[9, 9][..])] {
-            match read_output(ValueRef::Blob(damaged)) {
-                Err(StoreError::Corrupt(m)) => assert!(m.contains("a step's output"), "{what}: {m}"),
-                other => panic!("{what}: {other:?}"),
-            }
         }
     }
 

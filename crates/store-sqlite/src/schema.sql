@@ -58,9 +58,8 @@ CREATE TABLE IF NOT EXISTS steps (
     started_at    TEXT,
     finished_at   TEXT,
     decision      TEXT,
-    -- Output and trail: JSON text, or (when long) a blob: LZ4-compressed
-    -- JSON (lib.rs, packed).
     output        TEXT,
+    -- JSON text, or (when long) a blob: LZ4-compressed JSON (lib.rs, write_trail).
     trail         TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (run_id, key)
 );
