@@ -253,6 +253,78 @@ fn bad_recipes_are_refused_naming_the_step() {
     }
 }
 
+/// Each problem names the line it is on: the field or value it is about,
+/// else its step's first line; in block and in flow style.
+#[test]
+fn a_refused_recipe_names_the_line_of_each_problem() {
+    let line_of = |yaml: &str, text: &str, nth: usize| {
+        yaml.lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains(text))
+            .nth(nth)
+            .map(|(i, _)| i + 1)
+            .unwrap_or_else(|| panic!("no `{text}` in the recipe"))
+    };
+    // Block style: a misspelt `after` in the sample recipe.
+    let sample = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../state-machines/recipes/campaign-launch.yaml"),
+    )
+    .unwrap();
+    let typo = sample.replacen("after: [listing_optimizer]", "after: [listing_optimiser]", 1);
+    assert_ne!(
+        typo, sample,
+        "the sample recipe changed: pick another field to misspell"
+    );
+    let message = problems_of(&typo);
+    let line = line_of(&typo, "listing_optimiser", 0);
+    assert!(
+        message.contains(&format!(
+            "line {line}: step `listings_gate`: `after` names `listing_optimiser`"
+        )),
+        "{message}"
+    );
+    // A field that is missing: the step's first line.
+    let missing = format!(
+        "{HEAD}  - key: a\n    kind: agent\n    agent: listing_optimizer\n  - label: The gate\n    key: g\n    kind: approval_gate\n    after: [a]\n"
+    );
+    let message = problems_of(&missing);
+    let gate = line_of(&missing, "label: The gate", 0);
+    assert!(
+        message.contains(&format!(
+            "line {gate}: step `g`: an approval gate needs `target_output_field`"
+        )),
+        "{message}"
+    );
+    // Flow style: a value on the step's line; a duplicate key is the later one.
+    let flow = format!(
+        "{HEAD}  - {{key: a, kind: agent, agent: listing_optimizer}}\n  - {{key: b, kind: agent, agent: copywriter}}\n  - {{key: a, kind: agent, agent: compliance}}\n"
+    );
+    let message = problems_of(&flow);
+    let unknown = line_of(&flow, "copywriter", 0);
+    let duplicate = line_of(&flow, "key: a", 1);
+    assert!(
+        message.contains(&format!("line {unknown}: step `b`: unknown agent `copywriter`")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("line {duplicate}: step `a`: duplicate step key")),
+        "{message}"
+    );
+    // A problem with the recipe as a whole: the line of what it names.
+    let brief = HEAD.replace("brief:\n", "brief:\n  Bad-Name: {type: string}\n");
+    let message = problems_of(&format!(
+        "{brief}  - {{key: a, kind: agent, agent: listing_optimizer}}\n"
+    ));
+    let bad = line_of(&brief, "Bad-Name", 0);
+    assert!(
+        message.contains(&format!(
+            "line {bad}: brief field `Bad-Name` must be snake_case ASCII"
+        )),
+        "{message}"
+    );
+}
+
 #[test]
 fn series_parallel_shapes_that_fit_are_accepted() {
     // Two agents that both feed two gates' agents: a K2,2 join, expressible as

@@ -104,6 +104,7 @@ pub(crate) fn check_non_blocking_gates(recipe: &Recipe) -> Result<(), Problem> {
                         let skipped = skipped_actions(recipe, step, followers);
                         if skipped == 0 {
                             return Err(Problem {
+                                line: None,
                                 step: Some(key.clone()),
                                 message: "a non-blocking gate needs an action right after it, which its rejection skips".into(),
                             });

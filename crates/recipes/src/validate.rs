@@ -7,6 +7,9 @@ use std::fmt;
 /// One problem in a recipe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Where it is in the recipe's YAML (from 1), when that can be found:
+    /// the line of the field or value it names, else of its step.
+    pub line: Option<usize>,
     /// The step the problem is about, when there is one.
     pub step: Option<String>,
     pub message: String,
@@ -14,6 +17,9 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
         match &self.step {
             Some(step) => write!(f, "step `{step}`: {}", self.message),
             None => f.write_str(&self.message),
@@ -45,6 +51,7 @@ impl RecipeError {
     pub fn problems(&self) -> Vec<Problem> {
         match self {
             RecipeError::Syntax { message, .. } => vec![Problem {
+                line: None,
                 step: None,
                 message: message.clone(),
             }],
@@ -75,10 +82,98 @@ pub fn parse_recipe(source_name: &str, yaml: &str) -> Result<Recipe, RecipeError
         source_name: source_name.to_string(),
         message: e.to_string(),
     })?;
-    validate(raw).map_err(|problems| RecipeError::Invalid {
-        source_name: source_name.to_string(),
-        problems,
+    validate(raw).map_err(|mut problems| {
+        for p in &mut problems {
+            p.line = locate(yaml, p);
+        }
+        RecipeError::Invalid {
+            source_name: source_name.to_string(),
+            problems,
+        }
     })
+}
+
+/// The line (from 1) of `problem` in the recipe's YAML, found in its text:
+/// the first line of its step (or of the whole recipe, for one about no
+/// step) holding a field or value the message names in backquotes, else
+/// the line that starts its step. A duplicate key is the later one.
+fn locate(yaml: &str, problem: &Problem) -> Option<usize> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let (start, end) = match &problem.step {
+        Some(step) => {
+            let mut keyed = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| names_step(l, step))
+                .map(|(i, _)| i);
+            let at = if problem.message == DUPLICATE_KEY {
+                keyed.next_back()?
+            } else {
+                keyed.next()?
+            };
+            // The step starts at its list item: this line, or the nearest
+            // one above it at a smaller indent.
+            let start = (0..=at)
+                .rev()
+                .find(|&i| lines[i].trim_start().starts_with('-') && indent(lines[i]) <= indent(lines[at]))
+                .unwrap_or(at);
+            let end = (start + 1..lines.len())
+                .find(|&i| !lines[i].trim().is_empty() && indent(lines[i]) <= indent(lines[start]))
+                .unwrap_or(lines.len());
+            (start, end)
+        }
+        None => (0, lines.len()),
+    };
+    let named = problem.message.split('`').skip(1).step_by(2);
+    for name in named {
+        let hit = (start..end)
+            .find(|&i| is_field(lines[i], name))
+            .or_else(|| (start..end).find(|&i| has_word(lines[i], name)));
+        if let Some(i) = hit {
+            return Some(i + 1);
+        }
+    }
+    problem.step.as_ref().map(|_| start + 1)
+}
+
+const DUPLICATE_KEY: &str = "duplicate step key";
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// Whether the line holds `key: <step>` (quoted or not, block or flow style).
+fn names_step(line: &str, step: &str) -> bool {
+    ["", "\"", "'"].iter().any(|q| {
+        let want = format!("key: {q}{step}{q}");
+        line.match_indices(&want).any(|(i, m)| {
+            let before = line[..i].chars().next_back();
+            let after = line[i + m.len()..].chars().next();
+            before.is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '-')
+                && after.is_none_or(|c| c == ',' || c == '}' || c == ' ' || c == '#')
+        })
+    })
+}
+
+/// Whether the line sets the field `name` (`name:`, block or flow style).
+fn is_field(line: &str, name: &str) -> bool {
+    let want = format!("{name}:");
+    line.match_indices(&want).any(|(i, _)| {
+        line[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '-')
+    })
+}
+
+/// Whether `word` appears in the line on its own (not inside a longer name).
+fn has_word(line: &str, word: &str) -> bool {
+    let part = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    !word.is_empty()
+        && line.match_indices(word).any(|(i, m)| {
+            line[..i].chars().next_back().is_none_or(|c| !part(c))
+                && line[i + m.len()..].chars().next().is_none_or(|c| !part(c))
+        })
 }
 
 /// Validates a parsed recipe, reporting every problem found.
@@ -86,6 +181,7 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut problem = |step: Option<&str>, message: String| {
         problems.push(Problem {
+            line: None,
             step: step.map(str::to_string),
             message,
         })
@@ -134,7 +230,7 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
             );
         }
         if !keys.insert(s.key.as_str()) {
-            problem(Some(&s.key), "duplicate step key".into());
+            problem(Some(&s.key), DUPLICATE_KEY.into());
         }
     }
     let by_key: BTreeMap<&str, &RawStep> = raw.steps.iter().map(|s| (s.key.as_str(), s)).collect();
@@ -251,6 +347,7 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
         Ok(order) => order,
         Err(cycle) => {
             return Err(vec![Problem {
+                line: None,
                 step: Some(cycle[0].clone()),
                 message: format!("the steps form a cycle: {}", cycle.join(" → ")),
             }]);
@@ -279,6 +376,7 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
                             && !info.outputs.contains(&field.as_str())
                         {
                             problems.push(Problem {
+                                line: None,
                                 step: key.clone(),
                                 message: format!(
                                     "`target_output_field` `{field}` is not an output of agent `{agent}` (it outputs: {})",
@@ -295,6 +393,7 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
                         });
                     }
                     [one] => problems.push(Problem {
+                        line: None,
                         step: key.clone(),
                         message: format!(
                             "an approval gate must come right after an agent, and `{}` is {}",
@@ -303,10 +402,12 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
                         ),
                     }),
                     [] => problems.push(Problem {
+                        line: None,
                         step: key.clone(),
                         message: "an approval gate must come after exactly one agent step, and this one has no `after`".into(),
                     }),
                     many => problems.push(Problem {
+                        line: None,
                         step: key.clone(),
                         message: format!(
                             "an approval gate must come after exactly one agent step, not {} ({})",
@@ -322,6 +423,7 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
                     .any(|a| by_key[a.as_str()].kind == StepKind::ApprovalGate);
                 if !has_gate {
                     problems.push(Problem {
+                        line: None,
                         step: key.clone(),
                         message: "an action must be downstream of an approval gate".into(),
                     });
@@ -336,6 +438,7 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
                     .collect();
                 if !downstream.is_empty() {
                     problems.push(Problem {
+                        line: None,
                         step: key.clone(),
                         message: format!(
                             "synthesis must be the last step, but {} come after it",
@@ -359,6 +462,7 @@ pub fn validate(raw: RawRecipe) -> Result<Recipe, Vec<Problem>> {
     let synthesis_count = raw.steps.iter().filter(|s| s.kind == StepKind::Synthesis).count();
     if synthesis_count > 1 {
         problems.push(Problem {
+            line: None,
             step: None,
             message: format!("a recipe has at most one synthesis step, this one has {synthesis_count}"),
         });
@@ -498,6 +602,7 @@ fn decompose(set: &[String], anc: &Ancestors) -> Result<Vec<Block>, Problem> {
         }
     }
     Err(Problem {
+        line: None,
         step: set.first().cloned(),
         message: format!(
             "the steps {} do not form a series-parallel graph (each group of steps must run either one after the other or side by side); add or remove `after` entries so that every fork joins before the next fork that mixes its branches",
