@@ -296,12 +296,13 @@ fn a_refused_recipe_names_the_line_of_each_problem() {
         )),
         "{message}"
     );
-    // Flow style: a value on the step's line; a duplicate key is the later one.
+    // Flow style: a value on the step's line (a step commented out is not
+    // it); a duplicate key is the later one.
     let flow = format!(
-        "{HEAD}  - {{key: a, kind: agent, agent: listing_optimizer}}\n  - {{key: b, kind: agent, agent: copywriter}}\n  - {{key: a, kind: agent, agent: compliance}}\n"
+        "{HEAD}  - {{key: a, kind: agent, agent: listing_optimizer}}\n  # - {{key: b, kind: agent, agent: copywriter}}\n  - {{key: b, kind: agent, agent: copywriter}} # draft\n  - {{key: a, kind: agent, agent: compliance}}\n"
     );
     let message = problems_of(&flow);
-    let unknown = line_of(&flow, "copywriter", 0);
+    let unknown = line_of(&flow, "copywriter", 1);
     let duplicate = line_of(&flow, "key: a", 1);
     assert!(
         message.contains(&format!("line {unknown}: step `b`: unknown agent `copywriter`")),
@@ -323,6 +324,15 @@ fn a_refused_recipe_names_the_line_of_each_problem() {
         )),
         "{message}"
     );
+    // The id's own line, not a comment above it that says the same.
+    let id = format!(
+        "# id: Bad_Id was the old name\n{}",
+        HEAD.replace("id: bad", "id: Bad_Id")
+    );
+    let message = problems_of(&format!(
+        "{id}  - {{key: a, kind: agent, agent: listing_optimizer}}\n"
+    ));
+    assert!(message.contains("line 2: recipe id `Bad_Id`"), "{message}");
 }
 
 #[test]

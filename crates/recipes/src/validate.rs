@@ -93,53 +93,71 @@ pub fn parse_recipe(source_name: &str, yaml: &str) -> Result<Recipe, RecipeError
     })
 }
 
-/// The line (from 1) of `problem` in the recipe's YAML, found in its text:
-/// the first line of its step (or of the whole recipe, for one about no
-/// step) holding a field or value the message names in backquotes, else
-/// the line that starts its step. A duplicate key is the later one.
+/// The line (from 1) of `problem` in the recipe's YAML, found in its text
+/// (comments left out): the first line of its step holding a field or a
+/// field's value the message names in backquotes, else the line that
+/// starts its step. For a problem about no step, such a line at the top
+/// level, else a field of that name anywhere (a brief field); else none.
+/// A duplicate key is the later one.
 fn locate(yaml: &str, problem: &Problem) -> Option<usize> {
-    let lines: Vec<&str> = yaml.lines().collect();
-    let (start, end) = match &problem.step {
-        Some(step) => {
-            let mut keyed = lines
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| names_step(l, step))
-                .map(|(i, _)| i);
-            let at = if problem.message == DUPLICATE_KEY {
-                keyed.next_back()?
-            } else {
-                keyed.next()?
-            };
-            // The step starts at its list item: this line, or the nearest
-            // one above it at a smaller indent.
-            let start = (0..=at)
-                .rev()
-                .find(|&i| lines[i].trim_start().starts_with('-') && indent(lines[i]) <= indent(lines[at]))
-                .unwrap_or(at);
-            let end = (start + 1..lines.len())
-                .find(|&i| !lines[i].trim().is_empty() && indent(lines[i]) <= indent(lines[start]))
-                .unwrap_or(lines.len());
-            (start, end)
-        }
-        None => (0, lines.len()),
+    let lines: Vec<&str> = yaml.lines().map(uncommented).collect();
+    let named = || problem.message.split('`').skip(1).step_by(2);
+    let Some(step) = &problem.step else {
+        let top = |i: &usize| indent(lines[*i]) == 0;
+        return named()
+            .find_map(|name| {
+                (0..lines.len())
+                    .filter(top)
+                    .find(|&i| is_field(lines[i], name))
+                    .or_else(|| (0..lines.len()).filter(top).find(|&i| in_value(lines[i], name)))
+                    .or_else(|| (0..lines.len()).find(|&i| is_field(lines[i], name)))
+            })
+            .map(|i| i + 1);
     };
-    let named = problem.message.split('`').skip(1).step_by(2);
-    for name in named {
-        let hit = (start..end)
+    let mut keyed = (0..lines.len()).filter(|&i| names_step(lines[i], step));
+    let at = if problem.message == DUPLICATE_KEY {
+        keyed.next_back()?
+    } else {
+        keyed.next()?
+    };
+    // The step starts at its list item: this line, or the nearest one
+    // above it at a smaller indent.
+    let start = (0..=at)
+        .rev()
+        .find(|&i| is_item(lines[i]) && (i == at || indent(lines[i]) < indent(lines[at])))
+        .unwrap_or(at);
+    let end = (start + 1..lines.len())
+        .find(|&i| !lines[i].trim().is_empty() && indent(lines[i]) <= indent(lines[start]))
+        .unwrap_or(lines.len());
+    let hit = named().find_map(|name| {
+        (start..end)
             .find(|&i| is_field(lines[i], name))
-            .or_else(|| (start..end).find(|&i| has_word(lines[i], name)));
-        if let Some(i) = hit {
-            return Some(i + 1);
-        }
-    }
-    problem.step.as_ref().map(|_| start + 1)
+            .or_else(|| (start..end).find(|&i| in_value(lines[i], name)))
+    });
+    Some(hit.unwrap_or(start) + 1)
 }
 
 const DUPLICATE_KEY: &str = "duplicate step key";
 
+/// The line without a comment (` #` onwards, or all of it).
+fn uncommented(line: &str) -> &str {
+    if line.trim_start().starts_with('#') {
+        return "";
+    }
+    match line.find(" #") {
+        Some(i) => &line[..i],
+        None => line,
+    }
+}
+
 fn indent(line: &str) -> usize {
     line.len() - line.trim_start().len()
+}
+
+/// Whether the line starts an item of a block list (`- `).
+fn is_item(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("- ") || t == "-"
 }
 
 /// Whether the line holds `key: <step>` (quoted or not, block or flow style).
@@ -150,7 +168,7 @@ fn names_step(line: &str, step: &str) -> bool {
             let before = line[..i].chars().next_back();
             let after = line[i + m.len()..].chars().next();
             before.is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '-')
-                && after.is_none_or(|c| c == ',' || c == '}' || c == ' ' || c == '#')
+                && after.is_none_or(|c| c == ',' || c == '}' || c == ' ')
         })
     })
 }
@@ -166,12 +184,16 @@ fn is_field(line: &str, name: &str) -> bool {
     })
 }
 
-/// Whether `word` appears in the line on its own (not inside a longer name).
-fn has_word(line: &str, word: &str) -> bool {
+/// Whether `word` appears on its own (not inside a longer name) in a
+/// field's value on the line: after a `:`, so not in free text such as a
+/// checklist item.
+fn in_value(line: &str, word: &str) -> bool {
     let part = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let Some(colon) = line.find(':') else { return false };
     !word.is_empty()
         && line.match_indices(word).any(|(i, m)| {
-            line[..i].chars().next_back().is_none_or(|c| !part(c))
+            i > colon
+                && line[..i].chars().next_back().is_none_or(|c| !part(c))
                 && line[i + m.len()..].chars().next().is_none_or(|c| !part(c))
         })
 }
