@@ -257,6 +257,7 @@ fn bad_recipes_are_refused_naming_the_step() {
 /// else its step's first line; in block and in flow style.
 #[test]
 fn a_refused_recipe_names_the_line_of_each_problem() {
+    // The line (from 1) of the `nth` line holding `text`.
     let line_of = |yaml: &str, text: &str, nth: usize| {
         yaml.lines()
             .enumerate()
@@ -264,6 +265,14 @@ fn a_refused_recipe_names_the_line_of_each_problem() {
             .nth(nth)
             .map(|(i, _)| i + 1)
             .unwrap_or_else(|| panic!("no `{text}` in the recipe"))
+    };
+    // Each `(line, problem)` is refused as `line {line}: {problem}`.
+    let refused_at = |yaml: &str, expected: &[(usize, &str)]| {
+        let message = problems_of(yaml);
+        for (line, problem) in expected {
+            let want = format!("line {line}: {problem}");
+            assert!(message.contains(&want), "expected `{want}` in: {message}");
+        }
     };
     // Block style: a misspelt `after` in the sample recipe.
     let sample = std::fs::read_to_string(
@@ -276,63 +285,57 @@ fn a_refused_recipe_names_the_line_of_each_problem() {
         typo, sample,
         "the sample recipe changed: pick another field to misspell"
     );
-    let message = problems_of(&typo);
-    let line = line_of(&typo, "listing_optimiser", 0);
-    assert!(
-        message.contains(&format!(
-            "line {line}: step `listings_gate`: `after` names `listing_optimiser`"
-        )),
-        "{message}"
+    refused_at(
+        &typo,
+        &[(
+            line_of(&typo, "listing_optimiser", 0),
+            "step `listings_gate`: `after` names `listing_optimiser`",
+        )],
     );
     // A field that is missing: the step's first line.
     let missing = format!(
         "{HEAD}  - key: a\n    kind: agent\n    agent: listing_optimizer\n  - label: The gate\n    key: g\n    kind: approval_gate\n    after: [a]\n"
     );
-    let message = problems_of(&missing);
-    let gate = line_of(&missing, "label: The gate", 0);
-    assert!(
-        message.contains(&format!(
-            "line {gate}: step `g`: an approval gate needs `target_output_field`"
-        )),
-        "{message}"
+    refused_at(
+        &missing,
+        &[(
+            line_of(&missing, "label: The gate", 0),
+            "step `g`: an approval gate needs `target_output_field`",
+        )],
     );
     // Flow style: a value on the step's line (a step commented out is not
     // it); a duplicate key is the later one.
     let flow = format!(
         "{HEAD}  - {{key: a, kind: agent, agent: listing_optimizer}}\n  # - {{key: b, kind: agent, agent: copywriter}}\n  - {{key: b, kind: agent, agent: copywriter}} # draft\n  - {{key: a, kind: agent, agent: compliance}}\n"
     );
-    let message = problems_of(&flow);
-    let unknown = line_of(&flow, "copywriter", 1);
-    let duplicate = line_of(&flow, "key: a", 1);
-    assert!(
-        message.contains(&format!("line {unknown}: step `b`: unknown agent `copywriter`")),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("line {duplicate}: step `a`: duplicate step key")),
-        "{message}"
+    refused_at(
+        &flow,
+        &[
+            (
+                line_of(&flow, "copywriter", 1),
+                "step `b`: unknown agent `copywriter`",
+            ),
+            (line_of(&flow, "key: a", 1), "step `a`: duplicate step key"),
+        ],
     );
     // A problem with the recipe as a whole: the line of what it names.
-    let brief = HEAD.replace("brief:\n", "brief:\n  Bad-Name: {type: string}\n");
-    let message = problems_of(&format!(
-        "{brief}  - {{key: a, kind: agent, agent: listing_optimizer}}\n"
-    ));
-    let bad = line_of(&brief, "Bad-Name", 0);
-    assert!(
-        message.contains(&format!(
-            "line {bad}: brief field `Bad-Name` must be snake_case ASCII"
-        )),
-        "{message}"
+    let brief = format!(
+        "{}  - {{key: a, kind: agent, agent: listing_optimizer}}\n",
+        HEAD.replace("brief:\n", "brief:\n  Bad-Name: {type: string}\n")
+    );
+    refused_at(
+        &brief,
+        &[(
+            line_of(&brief, "Bad-Name", 0),
+            "brief field `Bad-Name` must be snake_case ASCII",
+        )],
     );
     // The id's own line, not a comment above it that says the same.
     let id = format!(
-        "# id: Bad_Id was the old name\n{}",
+        "# id: Bad_Id was the old name\n{}  - {{key: a, kind: agent, agent: listing_optimizer}}\n",
         HEAD.replace("id: bad", "id: Bad_Id")
     );
-    let message = problems_of(&format!(
-        "{id}  - {{key: a, kind: agent, agent: listing_optimizer}}\n"
-    ));
-    assert!(message.contains("line 2: recipe id `Bad_Id`"), "{message}");
+    refused_at(&id, &[(2, "recipe id `Bad_Id`")]);
 }
 
 #[test]
