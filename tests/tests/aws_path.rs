@@ -17,10 +17,50 @@ use greenlight_tests::moto::Moto;
 use greenlight_tests::samples;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:greenlight-";
+
+/// Records the DynamoDB operations a client makes, by name.
+#[derive(Debug)]
+struct Recorder(Arc<Mutex<Vec<&'static str>>>);
+
+impl aws_sdk_dynamodb::config::Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "Recorder"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        let input = context.input();
+        let name = if input.downcast_ref::<op::query::QueryInput>().is_some() {
+            "Query"
+        } else if input
+            .downcast_ref::<op::batch_get_item::BatchGetItemInput>()
+            .is_some()
+        {
+            "BatchGetItem"
+        } else if input.downcast_ref::<op::get_item::GetItemInput>().is_some() {
+            "GetItem"
+        } else if input
+            .downcast_ref::<op::transact_write_items::TransactWriteItemsInput>()
+            .is_some()
+        {
+            "TransactWriteItems"
+        } else {
+            "another operation"
+        };
+        if let Ok(mut names) = self.0.lock() {
+            names.push(name);
+        }
+        Ok(())
+    }
+}
 
 fn fixture(name: &str) -> Value {
     let path = samples().join("events").join(name);
@@ -148,6 +188,36 @@ impl Stack {
         ran
     }
 
+    /// The listing optimizer's task (an agent that depends on no step) once
+    /// Step Functions has scheduled it: its event id, function and payload.
+    async fn listing_optimizer_task(&self, run_id: &str) -> (i64, String, Value) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let history =
+                greenlight_tests::moto::execution_history(&self.clients.sfn, &self.execution_arn(run_id))
+                    .await;
+            for e in &history {
+                if *e.r#type() != HistoryEventType::TaskScheduled {
+                    continue;
+                }
+                let params: Value =
+                    serde_json::from_str(e.task_scheduled_event_details().unwrap().parameters()).unwrap();
+                let function = params["FunctionName"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches(LAMBDA);
+                if function == "ListingOptimizerFunctionArn" {
+                    return (e.id(), function.to_string(), params["Payload"].clone());
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the listing optimizer was never scheduled: {history:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn sfn_status(&self, run_id: &str) -> SfnStatus {
         let d = self
             .clients
@@ -190,6 +260,39 @@ async fn a_brief_event_runs_through_gates_to_its_report_on_the_aws_adapters() {
         "a redelivered event starts nothing new"
     );
 
+    // A function that has not seen the run reads only what its task
+    // depends on: an agent task, run by a second app (another
+    // container) whose DynamoDB client records each operation, reads the
+    // run's META item and its own step in one BatchGetItem, and never
+    // queries the whole run.
+    let mut done = HashSet::new();
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        s.clients
+            .dynamodb
+            .config()
+            .to_builder()
+            .interceptor(Recorder(recorded.clone()))
+            .build(),
+    );
+    let elsewhere = greenlight_aws::app(
+        &s.settings,
+        &Clients {
+            dynamodb,
+            ..s.clients.clone()
+        },
+    )
+    .unwrap();
+    let (id, function, payload) = s.listing_optimizer_task(&run_id).await;
+    let result = greenlight_aws::task(&elsewhere, &function, payload).await;
+    assert!(result.is_ok(), "{function} failed: {:?}", result.err());
+    done.insert(id);
+    let ops = recorded.lock().unwrap().clone();
+    assert!(
+        ops.contains(&"BatchGetItem") && !ops.contains(&"Query"),
+        "an agent task of a run its process had not seen made {ops:?}"
+    );
+
     // Play Lambda until the four gates wait in DynamoDB.
     let member = app
         .store()
@@ -200,7 +303,6 @@ async fn a_brief_event_runs_through_gates_to_its_report_on_the_aws_adapters() {
         .await
         .unwrap()
         .unwrap();
-    let mut done = HashSet::new();
     let mut pending = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while pending.len() < 4 {
