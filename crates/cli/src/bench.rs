@@ -371,6 +371,19 @@ fn cpu_ms() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The bytes this process has handed to write calls (files and sockets,
+/// all threads), from `/proc/self/io`.
+fn written_bytes() -> f64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("wchar:"))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -429,16 +442,23 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
     let rss_before = rss_mb();
 
     // Throughput: start → four gates waiting.
-    let (t0, cpu0, trained0) = (Instant::now(), cpu_ms(), rig.local.app.models_trained());
+    let (t0, cpu0, written0, trained0) = (
+        Instant::now(),
+        cpu_ms(),
+        written_bytes(),
+        rig.local.app.models_trained(),
+    );
     let ids = rig.start_many(n, 64).await?;
     rig.until_pending(4 * n as u64).await?;
     let paused_secs = t0.elapsed().as_secs_f64();
     let throughput = n as f64 / paused_secs;
     // What a run costs, whatever else the machine does meanwhile.
     let cpu_per_run = (cpu_ms() - cpu0) / n as f64;
+    // Mostly the store's: the WAL's pages and the checkpoints' copies.
+    let written_kb_per_run = (written_bytes() - written0) / 1024.0 / n as f64;
     let trained = rig.local.app.models_trained() - trained0;
     eprintln!(
-        "throughput: {throughput:.0} runs/s to four gates waiting ({paused_secs:.2} s, {cpu_per_run:.2} ms of CPU per run, {trained} approver models trained)"
+        "throughput: {throughput:.0} runs/s to four gates waiting ({paused_secs:.2} s, {cpu_per_run:.2} ms of CPU per run, {written_kb_per_run:.0} KB written per run, {trained} approver models trained)"
     );
     let rss_waiting = rss_mb();
     eprintln!("memory: RSS {rss_before:.1} MB before, {rss_waiting:.1} MB with {n} runs waiting");
@@ -603,6 +623,7 @@ async fn at_run_count(args: &BenchArgs, n: usize) -> Result<Value> {
         "runs": n,
         "throughput_runs_per_sec": round3(throughput),
         "cpu_ms_per_run_to_paused": round3(cpu_per_run),
+        "written_kb_per_run_to_paused": round3(written_kb_per_run),
         "approver_models_trained_to_paused": trained,
         "rss_mb_before": round3(rss_before),
         "rss_mb_waiting": round3(rss_waiting),
