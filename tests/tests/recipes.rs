@@ -257,23 +257,7 @@ fn bad_recipes_are_refused_naming_the_step() {
 /// else its step's first line; in block and in flow style.
 #[test]
 fn a_refused_recipe_names_the_line_of_each_problem() {
-    // The line (from 1) of the `nth` line holding `text`.
-    let line_of = |yaml: &str, text: &str, nth: usize| {
-        yaml.lines()
-            .enumerate()
-            .filter(|(_, l)| l.contains(text))
-            .nth(nth)
-            .map(|(i, _)| i + 1)
-            .unwrap_or_else(|| panic!("no `{text}` in the recipe"))
-    };
-    // Each `(line, problem)` is refused as `line {line}: {problem}`.
-    let refused_at = |yaml: &str, expected: &[(usize, &str)]| {
-        let message = problems_of(yaml);
-        for (line, problem) in expected {
-            let want = format!("line {line}: {problem}");
-            assert!(message.contains(&want), "expected `{want}` in: {message}");
-        }
-    };
+    let one_step = "  - {key: a, kind: agent, agent: listing_optimizer}\n";
     // Block style: a misspelt `after` in the sample recipe.
     let sample = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -285,57 +269,71 @@ fn a_refused_recipe_names_the_line_of_each_problem() {
         typo, sample,
         "the sample recipe changed: pick another field to misspell"
     );
-    refused_at(
-        &typo,
-        &[(
-            line_of(&typo, "listing_optimiser", 0),
-            "step `listings_gate`: `after` names `listing_optimiser`",
-        )],
-    );
-    // A field that is missing: the step's first line.
-    let missing = format!(
-        "{HEAD}  - key: a\n    kind: agent\n    agent: listing_optimizer\n  - label: The gate\n    key: g\n    kind: approval_gate\n    after: [a]\n"
-    );
-    refused_at(
-        &missing,
-        &[(
-            line_of(&missing, "label: The gate", 0),
-            "step `g`: an approval gate needs `target_output_field`",
-        )],
-    );
-    // Flow style: a value on the step's line (a step commented out is not
-    // it); a duplicate key is the later one.
-    let flow = format!(
-        "{HEAD}  - {{key: a, kind: agent, agent: listing_optimizer}}\n  # - {{key: b, kind: agent, agent: copywriter}}\n  - {{key: b, kind: agent, agent: copywriter}} # draft\n  - {{key: a, kind: agent, agent: compliance}}\n"
-    );
-    refused_at(
-        &flow,
-        &[
-            (
-                line_of(&flow, "copywriter", 1),
-                "step `b`: unknown agent `copywriter`",
+    // Each recipe, and each problem expected in it at the line holding
+    // the `nth` (from 0) occurrence of a text.
+    type Expected = (&'static str, usize, &'static str);
+    let cases: Vec<(String, Vec<Expected>)> = vec![
+        (
+            typo,
+            vec![(
+                "listing_optimiser",
+                0,
+                "step `listings_gate`: `after` names `listing_optimiser`",
+            )],
+        ),
+        // A field that is missing: the step's first line.
+        (
+            format!(
+                "{HEAD}  - key: a\n    kind: agent\n    agent: listing_optimizer\n  - label: The gate\n    key: g\n    kind: approval_gate\n    after: [a]\n"
             ),
-            (line_of(&flow, "key: a", 1), "step `a`: duplicate step key"),
-        ],
-    );
-    // A problem with the recipe as a whole: the line of what it names.
-    let brief = format!(
-        "{}  - {{key: a, kind: agent, agent: listing_optimizer}}\n",
-        HEAD.replace("brief:\n", "brief:\n  Bad-Name: {type: string}\n")
-    );
-    refused_at(
-        &brief,
-        &[(
-            line_of(&brief, "Bad-Name", 0),
-            "brief field `Bad-Name` must be snake_case ASCII",
-        )],
-    );
-    // The id's own line, not a comment above it that says the same.
-    let id = format!(
-        "# id: Bad_Id was the old name\n{}  - {{key: a, kind: agent, agent: listing_optimizer}}\n",
-        HEAD.replace("id: bad", "id: Bad_Id")
-    );
-    refused_at(&id, &[(2, "recipe id `Bad_Id`")]);
+            vec![(
+                "label: The gate",
+                0,
+                "step `g`: an approval gate needs `target_output_field`",
+            )],
+        ),
+        // Flow style: a value on the step's line (a step commented out is
+        // not it); a duplicate key is the later one.
+        (
+            format!(
+                "{HEAD}{one_step}  # - {{key: b, kind: agent, agent: copywriter}}\n  - {{key: b, kind: agent, agent: copywriter}} # draft\n  - {{key: a, kind: agent, agent: compliance}}\n"
+            ),
+            vec![
+                ("copywriter", 1, "step `b`: unknown agent `copywriter`"),
+                ("key: a", 1, "step `a`: duplicate step key"),
+            ],
+        ),
+        // A problem with the recipe as a whole: the line of what it names.
+        (
+            format!(
+                "{}{one_step}",
+                HEAD.replace("brief:\n", "brief:\n  Bad-Name: {type: string}\n")
+            ),
+            vec![("Bad-Name", 0, "brief field `Bad-Name` must be snake_case ASCII")],
+        ),
+        // The id's own line, not a comment above it that says the same.
+        (
+            format!(
+                "# id: Bad_Id was the old name\n{}{one_step}",
+                HEAD.replace("id: bad", "id: Bad_Id")
+            ),
+            vec![("id: Bad_Id", 1, "recipe id `Bad_Id`")],
+        ),
+    ];
+    for (yaml, expected) in &cases {
+        let message = problems_of(yaml);
+        for (text, nth, problem) in expected {
+            let line = yaml
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains(text))
+                .nth(*nth)
+                .map(|(i, _)| i + 1)
+                .unwrap_or_else(|| panic!("no `{text}` in:\n{yaml}"));
+            let want = format!("line {line}: {problem}");
+            assert!(message.contains(&want), "expected `{want}` in: {message}");
+        }
+    }
 }
 
 #[test]

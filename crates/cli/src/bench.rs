@@ -343,16 +343,22 @@ fn waiting(view: &RunView) -> usize {
         .count()
 }
 
+/// The first number after `field` in a `/proc/self` file of `name: value`
+/// lines (`status`, `io`).
+fn proc_field(file: &str, field: &str) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/self/{file}"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The process's resident set size, in MB.
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next().and_then(|kb| kb.parse::<f64>().ok()))
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    proc_field("status", "VmRSS:").map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// The CPU time this process has used (user and system, all threads), in
@@ -374,14 +380,7 @@ fn cpu_ms() -> f64 {
 /// The bytes this process has handed to write calls (files and sockets,
 /// all threads), from `/proc/self/io`.
 fn written_bytes() -> f64 {
-    std::fs::read_to_string("/proc/self/io")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("wchar:"))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN)
+    proc_field("io", "wchar:").unwrap_or(f64::NAN)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
