@@ -6,7 +6,8 @@ use greenlight_core::model::*;
 use greenlight_core::money::Money;
 use greenlight_core::ports::*;
 use greenlight_core::time::Timestamp;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::sync::Arc;
 
 fn at(n: u32) -> Timestamp {
     Timestamp::parse(&format!(
@@ -215,6 +216,74 @@ pub async fn run_all(store: &dyn Store) {
     races(store).await;
     kept_responses(store).await;
     decision_history(store).await;
+}
+
+/// The output of a run's step, read each way that carries it without trails.
+async fn outputs_read(store: &dyn Store, run: &RunId, k: &str) -> [Option<Value>; 3] {
+    let of = |r: Option<RunRecord>| {
+        r.expect("the run")
+            .step(k)
+            .expect("the step")
+            .output
+            .as_deref()
+            .cloned()
+    };
+    [
+        of(store.get_run_without_trails(run).await.expect("read")),
+        of(store.get_run_with_steps(run, &[key(k)]).await.expect("read")),
+        of(store.get_run_with_outputs_of(run, &[key(k)]).await.expect("read")),
+    ]
+}
+
+/// Two handles on one store's data (two processes on one database file, two
+/// functions on one table): a step's output that one has written and read is
+/// not served again by it once the other has written the step anew.
+pub async fn outputs_rewritten_elsewhere(reader: &dyn Store, writer: &dyn Store) {
+    let new = new_run("rw", 1);
+    reader.create_run(&new).await.expect("run");
+    let run = &new.run.id;
+    let write = |v: u32, to: StepStatus, n: u32, from: StepStatus| StepUpdate {
+        run_id: run.clone(),
+        key: key("agent_a"),
+        from: vec![from],
+        to,
+        result: Some(StepResult {
+            output: Arc::new(json!({"v": v})),
+            trail: vec![],
+            cost: Money::ZERO,
+        }),
+        started_at: None,
+        finished_at: Some(at(n)),
+        events: vec![],
+    };
+    let each_read = |v: u32| [0; 3].map(|_| Some(json!({"v": v})));
+    let (done, failed) = (StepStatus::Succeeded, StepStatus::Failed);
+    assert!(
+        reader
+            .update_step(&write(1, done, 3, StepStatus::Pending))
+            .await
+            .unwrap()
+    );
+    for _ in 0..2 {
+        assert_eq!(outputs_read(reader, run, "agent_a").await, each_read(1));
+    }
+    // Written anew elsewhere: finished later, then with another status.
+    assert!(writer.update_step(&write(2, done, 4, done)).await.unwrap());
+    assert_eq!(outputs_read(reader, run, "agent_a").await, each_read(2));
+    assert!(writer.update_step(&write(3, failed, 4, done)).await.unwrap());
+    assert_eq!(outputs_read(reader, run, "agent_a").await, each_read(3));
+    assert_eq!(
+        reader
+            .get_run(run)
+            .await
+            .unwrap()
+            .unwrap()
+            .step("agent_a")
+            .unwrap()
+            .output
+            .as_deref(),
+        Some(&json!({"v": 3}))
+    );
 }
 
 /// The decision history: written with each decision, imported without
@@ -560,7 +629,7 @@ async fn runs_and_steps(store: &dyn Store) {
         from: vec![StepStatus::Running],
         to: StepStatus::Succeeded,
         result: Some(StepResult {
-            output: json!({"x": [1, 2]}),
+            output: Arc::new(json!({"x": [1, 2]})),
             trail: trail.clone(),
             cost: Money::from_micros(1234),
         }),
@@ -576,7 +645,7 @@ async fn runs_and_steps(store: &dyn Store) {
     let rec = store.get_run(&new.run.id).await.unwrap().unwrap();
     let a = rec.step("agent_a").unwrap();
     assert_eq!(a.status, StepStatus::Succeeded);
-    assert_eq!(a.output, Some(json!({"x": [1, 2]})));
+    assert_eq!(a.output.as_deref(), Some(&json!({"x": [1, 2]})));
     assert_eq!(a.cost, Money::from_micros(1234));
     assert_eq!(a.started_at, Some(at(2)));
     assert_eq!(a.trail, trail);
@@ -614,7 +683,7 @@ async fn runs_and_steps(store: &dyn Store) {
         let a = some.step("agent_a").unwrap();
         assert_eq!(a.output.is_some(), with_a, "agent_a's output with {keys:?}");
         if with_a {
-            assert_eq!(a.output, Some(json!({"x": [1, 2]})));
+            assert_eq!(a.output.as_deref(), Some(&json!({"x": [1, 2]})));
         }
     }
     // With only some steps: those, outputs and all, in the run's order.
@@ -635,8 +704,8 @@ async fn runs_and_steps(store: &dyn Store) {
         );
     }
     assert_eq!(
-        only.step("agent_a").and_then(|s| s.output.clone()),
-        Some(json!({"x": [1, 2]}))
+        only.step("agent_a").and_then(|s| s.output.as_deref()),
+        Some(&json!({"x": [1, 2]}))
     );
     let none = store
         .get_run_with_steps(&new.run.id, &[])
@@ -1026,7 +1095,7 @@ async fn actions_and_resumes(store: &dyn Store) {
         from: vec![StepStatus::Pending, StepStatus::Running],
         to: StepStatus::Succeeded,
         result: Some(StepResult {
-            output: json!({}),
+            output: Arc::new(json!({})),
             trail: vec![],
             cost: Money::ZERO,
         }),

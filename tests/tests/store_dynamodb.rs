@@ -13,6 +13,9 @@ async fn dynamodb_passes_the_store_conformance_suite() {
     let store = DynamoStore::new(moto.dynamodb(), "greenlight-conformance");
     store.create_table().await.expect("table created");
     greenlight_tests::conformance::run_all(&store).await;
+    // A second function's handle on the same table.
+    let other = DynamoStore::new(moto.dynamodb(), "greenlight-conformance");
+    greenlight_tests::conformance::outputs_rewritten_elsewhere(&store, &other).await;
 }
 
 /// A workspace item an earlier version wrote (no revision: before they were

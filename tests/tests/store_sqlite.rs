@@ -16,6 +16,19 @@ async fn sqlite_on_disk_passes_the_store_conformance_suite() {
     greenlight_tests::conformance::run_all(&store).await;
 }
 
+/// Two stores on one database file, as two processes would open it: the
+/// outputs one keeps for its reads give way to what the other wrote.
+#[tokio::test]
+async fn sqlite_serves_no_output_another_process_has_written_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let (reader, writer) = (
+        SqliteStore::open(&path).unwrap(),
+        SqliteStore::open(&path).unwrap(),
+    );
+    greenlight_tests::conformance::outputs_rewritten_elsewhere(&reader, &writer).await;
+}
+
 /// The engine's journal on SQLite: outcomes one by one and all at once, and
 /// concurrent writes (committed in groups) each answered for itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

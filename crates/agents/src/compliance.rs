@@ -17,7 +17,7 @@ pub fn upstream_output<'a>(prior: &'a [PriorStep], agent: &str) -> Option<&'a Va
         .iter()
         .rev()
         .filter(|s| s.agent.as_deref() == Some(agent) && s.status == "succeeded")
-        .find_map(|s| s.output.as_ref())
+        .find_map(|s| s.output.as_deref())
 }
 
 struct Check {

@@ -219,7 +219,8 @@ pub struct PriorStep {
     pub agent: Option<String>,
     /// `succeeded`, `failed`, `skipped`, …
     pub status: String,
-    pub output: Option<Value>,
+    /// Shared with the run's record: an output is not copied per reader.
+    pub output: Option<std::sync::Arc<Value>>,
     /// Compute cost of the step in micro-dollars.
     pub cost_micros: i64,
     /// For gates that were decided: the decision as API.md shows it

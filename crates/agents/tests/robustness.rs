@@ -83,7 +83,7 @@ fn content_step(output: Value) -> PriorStep {
         kind: "agent".into(),
         agent: Some("content_producer".into()),
         status: "succeeded".into(),
-        output: Some(output),
+        output: Some(std::sync::Arc::new(output)),
         cost_micros: 10,
         decision: None,
     }

@@ -104,7 +104,7 @@ fn prior(agent: AgentId, out: &AgentOutput) -> PriorStep {
         kind: "agent".into(),
         agent: Some(agent.as_str().into()),
         status: "succeeded".into(),
-        output: Some(out.output.clone()),
+        output: Some(std::sync::Arc::new(out.output.clone())),
         cost_micros: out.cost_micros,
         decision: None,
     }
@@ -946,9 +946,11 @@ fn campaign_steps(ws: &WorkspaceData, brief: &Value) -> Vec<PriorStep> {
         agent: None,
         status: status.into(),
         output: if status == "failed" {
-            Some(json!({"feedback": decision["feedback"].clone()}))
+            Some(std::sync::Arc::new(
+                json!({"feedback": decision["feedback"].clone()}),
+            ))
         } else {
-            Some(json!({}))
+            Some(std::sync::Arc::new(json!({})))
         },
         cost_micros: 0,
         decision: Some(decision),

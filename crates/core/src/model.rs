@@ -5,6 +5,7 @@ use crate::money::Money;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Workspace {
@@ -164,7 +165,8 @@ pub struct StepRecord {
     pub kind: String,
     pub status: StepStatus,
     pub after: Vec<String>,
-    pub output: Option<Value>,
+    /// Shared: the store may hand the same output to every step that reads it.
+    pub output: Option<Arc<Value>>,
     pub trail: Vec<Value>,
     pub cost: Money,
     pub started_at: Option<Timestamp>,
@@ -233,7 +235,8 @@ pub struct Approval {
 /// A step's output once it ran.
 #[derive(Debug, Clone)]
 pub struct StepResult {
-    pub output: Value,
+    /// Shared with the store, which may keep it for the steps that read it next.
+    pub output: Arc<Value>,
     pub trail: Vec<Value>,
     pub cost: Money,
 }

@@ -607,7 +607,10 @@ impl Greenlight {
             .steps
             .iter()
             .find(|s| s.kind == StepKind::Synthesis.as_str() && s.status == StepStatus::Succeeded);
-        match (record.run.status, synthesis.and_then(|s| s.output.clone())) {
+        match (
+            record.run.status,
+            synthesis.and_then(|s| s.output.as_deref().cloned()),
+        ) {
             (RunStatus::Succeeded, Some(output)) => Ok(output),
             (RunStatus::Running, _) => Err(Error::NoReport(
                 "the run is still running; its report is written when it succeeds".into(),
@@ -1471,7 +1474,7 @@ impl Greenlight {
                         from: vec![StepStatus::Pending, StepStatus::Running],
                         to: StepStatus::Succeeded,
                         result: Some(StepResult {
-                            output: out.output,
+                            output: Arc::new(out.output),
                             trail: out.trail,
                             cost,
                         }),
@@ -1494,7 +1497,7 @@ impl Greenlight {
                         from: vec![StepStatus::Pending, StepStatus::Running],
                         to: StepStatus::Failed,
                         result: Some(StepResult {
-                            output: json!({"error": cause}),
+                            output: Arc::new(json!({"error": cause})),
                             trail: Vec::new(),
                             cost: Money::ZERO,
                         }),
@@ -1709,7 +1712,7 @@ impl Greenlight {
             from: vec![StepStatus::Pending, StepStatus::Running],
             to: StepStatus::Succeeded,
             result: Some(StepResult {
-                output: json!({"action": item.action, "sent_at": now, "outbox_step_id": step_id}),
+                output: Arc::new(json!({"action": item.action, "sent_at": now, "outbox_step_id": step_id})),
                 trail: Vec::new(),
                 cost: Money::ZERO,
             }),

@@ -249,7 +249,7 @@ impl From<&RunRecord> for RunView {
                     kind: s.kind.clone(),
                     status: s.status,
                     after: s.after.clone(),
-                    output: s.output.clone(),
+                    output: s.output.as_deref().cloned(),
                     cost_usd: usd(s.cost),
                     started_at: s.started_at,
                     finished_at: s.finished_at,

@@ -23,12 +23,17 @@ use std::path::Path;
 use std::time::Duration;
 
 mod conn;
+mod outputs;
+
+use outputs::{Outputs, Stamp};
+use std::sync::Arc;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
 #[derive(Clone)]
 pub struct SqliteStore {
     conns: conn::Connections,
+    outputs: Arc<Outputs>,
 }
 
 type Res<T> = Result<T, StoreError>;
@@ -177,6 +182,7 @@ impl SqliteStore {
         migrate(&conn)?;
         Ok(SqliteStore {
             conns: conn::Connections::start(conn, path)?,
+            outputs: Arc::new(Outputs::new(outputs::BUDGET_BYTES)),
         })
     }
 
@@ -386,94 +392,209 @@ enum StepCols<'a> {
     All,
     /// Every output, no trails.
     NoTrails,
-    /// No trails, and the outputs of these keys only (a JSON array).
-    OutputsOf(&'a str),
-    /// No trails, and only the steps of these keys (a JSON array).
-    Only(&'a str),
+    /// No trails, and the outputs of these keys only.
+    OutputsOf(&'a [StepKey]),
+    /// No trails, and only the steps of these keys.
+    Only(&'a [StepKey]),
 }
 
-/// A run with its steps, as `cols` says.
-fn load_run(tx: &Connection, id: &str, step_cols: StepCols<'_>) -> Res<Option<RunRecord>> {
+/// A run with its steps, as `cols` says; the outputs come from `outputs`
+/// where it holds them for the rows as they are.
+fn load_run(tx: &Connection, id: &str, step_cols: StepCols<'_>, outputs: &Outputs) -> Res<Option<RunRecord>> {
     let cols = tx
         .prepare_cached(&format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"))
         .and_then(|mut s| s.query_row([id], run_from_row).optional())
         .map_err(db_err)?;
     let Some(cols) = cols else { return Ok(None) };
     let run = run_from_cols(cols)?;
-    let steps = load_steps(tx, &run.id, step_cols)?;
+    let steps = match step_cols {
+        StepCols::All => load_steps_with_trails(tx, &run.id)?,
+        cols => load_steps(tx, &run.id, cols, outputs)?,
+    };
     Ok(Some(RunRecord { run, steps }))
 }
 
-fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>) -> Res<Vec<StepRecord>> {
-    // Ordered here rather than by SQLite, whose sorter would copy every
-    // output through its own buffers.
-    let (sql, keys) = match cols {
-        StepCols::All => (
-            "SELECT key, label, kind, status, after, output, trail, cost, started_at, finished_at, decision, position
-             FROM steps WHERE run_id = ?1 AND ?2 IS NULL",
-            None,
-        ),
-        StepCols::NoTrails => (
-            "SELECT key, label, kind, status, after, output, '[]', cost, started_at, finished_at, decision, position
-             FROM steps WHERE run_id = ?1 AND ?2 IS NULL",
-            None,
-        ),
-        StepCols::OutputsOf(keys) => (
-            "SELECT key, label, kind, status, after,
-                    CASE WHEN key IN (SELECT value FROM json_each(?2)) THEN output END,
-                    '[]', cost, started_at, finished_at, decision, position
-             FROM steps WHERE run_id = ?1",
-            Some(keys),
-        ),
-        StepCols::Only(keys) => (
-            "SELECT key, label, kind, status, after, output, '[]', cost, started_at, finished_at, decision, position
-             FROM steps WHERE run_id = ?1 AND key IN (SELECT value FROM json_each(?2))",
-            Some(keys),
-        ),
-    };
-    let mut stmt = tx.prepare_cached(sql).map_err(db_err)?;
+/// The keys as a JSON array, for `json_each`.
+fn keys_json(keys: &[StepKey]) -> Res<String> {
+    to_json(&keys.iter().map(StepKey::as_str).collect::<Vec<_>>())
+}
+
+/// A step's row but for its output and trail.
+type StepRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+fn step_row(r: &Row<'_>) -> rusqlite::Result<StepRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+/// The columns [`step_row`] reads, in its order.
+const STEP_ROW_COLS: &str =
+    "key, label, kind, status, after, cost, started_at, finished_at, decision, position";
+
+fn step_record(
+    run: &RunId,
+    row: StepRow,
+    output: Option<Arc<Value>>,
+    trail: Vec<Value>,
+) -> Res<(i64, StepRecord)> {
+    let (key, label, kind, status, after, cost, started, finished, decision, position) = row;
+    Ok((
+        position,
+        StepRecord {
+            run_id: run.clone(),
+            key: StepKey::parse(key).map_err(corrupt)?,
+            label,
+            kind,
+            status: StepStatus::parse(&status).ok_or_else(|| corrupt("bad step status"))?,
+            after: from_json(&after)?,
+            output,
+            trail,
+            cost: Money::from_micros(cost),
+            started_at: opt_ts(started)?,
+            finished_at: opt_ts(finished)?,
+            decision: decision.as_deref().map(from_json).transpose()?,
+        },
+    ))
+}
+
+/// In recipe order: sorted here rather than by SQLite, whose sorter would
+/// copy every output through its own buffers.
+fn in_order(mut steps: Vec<(i64, StepRecord)>) -> Vec<StepRecord> {
+    steps.sort_by_key(|(position, _)| *position);
+    steps.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Every column of a run's steps, trails too (read for one run's page).
+fn load_steps_with_trails(tx: &Connection, run: &RunId) -> Res<Vec<StepRecord>> {
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {STEP_ROW_COLS}, output, trail FROM steps WHERE run_id = ?1"
+        ))
+        .map_err(db_err)?;
     let rows = stmt
-        .query_map(params![run.as_str(), keys], |r| {
+        .query_map([run.as_str()], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                read_trail(r.get_ref(6)?),
-                r.get::<_, i64>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, Option<String>>(9)?,
+                step_row(r)?,
                 r.get::<_, Option<String>>(10)?,
-                r.get::<_, i64>(11)?,
+                read_trail(r.get_ref(11)?),
             ))
         })
         .map_err(db_err)?;
     let mut out = Vec::new();
     for row in rows {
-        let (key, label, kind, status, after, output, trail, cost, started, finished, decision, position) =
-            row.map_err(db_err)?;
-        out.push((
-            position,
-            StepRecord {
-                run_id: run.clone(),
-                key: StepKey::parse(key).map_err(corrupt)?,
-                label,
-                kind,
-                status: StepStatus::parse(&status).ok_or_else(|| corrupt("bad step status"))?,
-                after: from_json(&after)?,
-                output: output.as_deref().map(from_json).transpose()?,
-                trail: trail?,
-                cost: Money::from_micros(cost),
-                started_at: opt_ts(started)?,
-                finished_at: opt_ts(finished)?,
-                decision: decision.as_deref().map(from_json).transpose()?,
-            },
-        ));
+        let (row, output, trail) = row.map_err(db_err)?;
+        let output = output.as_deref().map(from_json).transpose()?;
+        out.push(step_record(run, row, output, trail?)?);
     }
-    out.sort_by_key(|(position, _)| *position);
-    Ok(out.into_iter().map(|(_, s)| s).collect())
+    Ok(in_order(out))
+}
+
+/// A run's steps without trails, as `cols` says (not [`StepCols::All`]).
+/// The rows are read first, without outputs; the outputs `outputs` holds
+/// for the rows as read come from it, and only the others are read (and
+/// then kept there), in the same read transaction.
+fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>, outputs: &Outputs) -> Res<Vec<StepRecord>> {
+    let (sql, keys) = match cols {
+        StepCols::All | StepCols::NoTrails => (
+            // `typeof` tells NULL without reading the output.
+            format!(
+                "SELECT {STEP_ROW_COLS}, typeof(output) != 'null' FROM steps WHERE run_id = ?1 AND ?2 IS NULL"
+            ),
+            None,
+        ),
+        StepCols::OutputsOf(keys) => (
+            format!(
+                "SELECT {STEP_ROW_COLS}, typeof(output) != 'null' AND key IN (SELECT value FROM json_each(?2))
+                 FROM steps WHERE run_id = ?1"
+            ),
+            Some(keys_json(keys)?),
+        ),
+        StepCols::Only(keys) => (
+            format!(
+                "SELECT {STEP_ROW_COLS}, typeof(output) != 'null'
+                 FROM steps WHERE run_id = ?1 AND key IN (SELECT value FROM json_each(?2))"
+            ),
+            Some(keys_json(keys)?),
+        ),
+    };
+    let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
+    let rows = stmt
+        .query_map(params![run.as_str(), keys], |r| {
+            Ok((step_row(r)?, r.get::<_, bool>(10)?))
+        })
+        .map_err(db_err)?;
+    // Each row, with its output if it has one to carry, and where not
+    // cached the stamp to read it under.
+    let mut read: Vec<(StepRow, Option<Arc<Value>>, Option<Stamp>)> = Vec::new();
+    for row in rows {
+        let (row, carries) = row.map_err(db_err)?;
+        let stamp = Stamp {
+            status: row.3.clone(),
+            finished_at: row.7.clone(),
+        };
+        let cached = if carries {
+            outputs.get(run.as_str(), &row.0, &stamp)
+        } else {
+            None
+        };
+        let missing = (carries && cached.is_none()).then_some(stamp);
+        read.push((row, cached, missing));
+    }
+    drop(stmt);
+    let missing: Vec<&str> = read
+        .iter()
+        .filter(|(_, _, m)| m.is_some())
+        .map(|(row, _, _)| row.0.as_str())
+        .collect();
+    let mut parsed: std::collections::HashMap<String, Arc<Value>> = std::collections::HashMap::new();
+    if !missing.is_empty() {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT key, output FROM steps
+                 WHERE run_id = ?1 AND key IN (SELECT value FROM json_each(?2)) AND output IS NOT NULL",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![run.as_str(), to_json(&missing)?], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?;
+        for row in rows {
+            let (key, json) = row.map_err(db_err)?;
+            let output: Arc<Value> = Arc::new(from_json(&json)?);
+            if let Some((_, _, Some(stamp))) = read.iter().find(|(r, _, _)| r.0 == key) {
+                outputs.put(run.as_str(), &key, stamp.clone(), output.clone(), json.len());
+            }
+            parsed.insert(key, output);
+        }
+    }
+    let mut out = Vec::with_capacity(read.len());
+    for (row, cached, _) in read {
+        let output = cached.or_else(|| parsed.remove(&row.0));
+        out.push(step_record(run, row, output, Vec::new())?);
+    }
+    Ok(in_order(out))
 }
 
 /// Events written for the database: (type, when, data as JSON).
@@ -848,27 +969,29 @@ impl Store for SqliteStore {
 
     async fn get_run(&self, id: &RunId) -> Res<Option<RunRecord>> {
         let id = id.clone();
-        self.read(move |tx| load_run(tx, id.as_str(), StepCols::All))
+        let outputs = self.outputs.clone();
+        self.read(move |tx| load_run(tx, id.as_str(), StepCols::All, &outputs))
             .await
     }
 
     async fn get_run_without_trails(&self, id: &RunId) -> Res<Option<RunRecord>> {
         let id = id.clone();
-        self.read(move |tx| load_run(tx, id.as_str(), StepCols::NoTrails))
+        let outputs = self.outputs.clone();
+        self.read(move |tx| load_run(tx, id.as_str(), StepCols::NoTrails, &outputs))
             .await
     }
 
     async fn get_run_with_outputs_of(&self, id: &RunId, keys: &[StepKey]) -> Res<Option<RunRecord>> {
         let id = id.clone();
-        let keys = to_json(&keys.iter().map(StepKey::as_str).collect::<Vec<_>>())?;
-        self.read(move |tx| load_run(tx, id.as_str(), StepCols::OutputsOf(&keys)))
+        let (keys, outputs) = (keys.to_vec(), self.outputs.clone());
+        self.read(move |tx| load_run(tx, id.as_str(), StepCols::OutputsOf(&keys), &outputs))
             .await
     }
 
     async fn get_run_with_steps(&self, id: &RunId, keys: &[StepKey]) -> Res<Option<RunRecord>> {
         let id = id.clone();
-        let keys = to_json(&keys.iter().map(StepKey::as_str).collect::<Vec<_>>())?;
-        self.read(move |tx| load_run(tx, id.as_str(), StepCols::Only(&keys)))
+        let (keys, outputs) = (keys.to_vec(), self.outputs.clone());
+        self.read(move |tx| load_run(tx, id.as_str(), StepCols::Only(&keys), &outputs))
             .await
     }
 
@@ -878,7 +1001,7 @@ impl Store for SqliteStore {
         status: Option<RunStatus>,
         page: &PageRequest,
     ) -> Res<Page<RunRecord>> {
-        let (ws, page) = (ws.clone(), page.clone());
+        let (ws, page, outputs) = (ws.clone(), page.clone(), self.outputs.clone());
         self.read(move |tx| {
             let after = decode_cursor(&ws, "runs", &page.cursor)?;
             let (a, b) = after.unwrap_or_else(|| ("\u{10FFFF}".into(), String::new()));
@@ -907,7 +1030,7 @@ impl Store for SqliteStore {
             let mut items = Vec::new();
             for id in ids.iter().take(page.limit) {
                 // Lists show no trails.
-                if let Some(r) = load_run(tx, id, StepCols::NoTrails)? {
+                if let Some(r) = load_run(tx, id, StepCols::NoTrails, &outputs)? {
                     items.push(r);
                 }
             }
@@ -927,7 +1050,22 @@ impl Store for SqliteStore {
 
     async fn update_step(&self, update: &StepUpdate) -> Res<bool> {
         let u = WrittenUpdate::of(update)?;
-        self.tx(move |tx| apply_update(tx, &u)).await
+        let written = u.result.as_ref().map(|(json, _, _)| json.len());
+        let stamp = Stamp {
+            status: u.to.as_str().to_string(),
+            finished_at: u.finished_at.clone(),
+        };
+        let applied = self.tx(move |tx| apply_update(tx, &u)).await?;
+        // The output as written, for the steps that read it next. (Written
+        // without a finish time, the row keeps its earlier one: not cached.)
+        if let (true, Some(bytes), Some(r)) = (applied, written, &update.result) {
+            let (run, key) = (update.run_id.as_str(), update.key.as_str());
+            match stamp.finished_at {
+                Some(_) => self.outputs.put(run, key, stamp, r.output.clone(), bytes),
+                None => self.outputs.forget(run, key),
+            }
+        }
+        Ok(applied)
     }
 
     async fn open_gate(&self, open: &OpenGate) -> Res<GateOpened> {
@@ -1062,8 +1200,8 @@ impl Store for SqliteStore {
     }
 
     async fn apply_decision(&self, w: &DecisionWrite) -> Res<DecisionApplied> {
-        let w = w.clone();
-        self.tx(move |tx| {
+        let (w, step) = (w.clone(), w.step_id.clone());
+        let applied = self.tx(move |tx| {
             let run = w.step_id.run_id().as_str().to_string();
             let key = w.step_id.step_key().as_str().to_string();
             let sid = w.step_id.to_string();
@@ -1176,7 +1314,11 @@ impl Store for SqliteStore {
             }
             Ok(DecisionApplied::Applied { cancelled })
         })
-        .await
+        .await;
+        // The gate's output is written anew (the proposal as decided).
+        self.outputs
+            .forget(step.run_id().as_str(), step.step_key().as_str());
+        applied
     }
 
     async fn month_spend(&self, ws: &WorkspaceId, month: &str) -> Res<Money> {
@@ -2028,7 +2170,7 @@ mod tests {
         let keys: Vec<&str> = run.steps.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
         let a = &run.steps[0];
-        assert_eq!(a.output, Some(serde_json::json!({"x": 1})));
+        assert_eq!(a.output.as_deref(), Some(&serde_json::json!({"x": 1})));
         assert_eq!(a.trail, vec![serde_json::json!({"t": 1})]);
         assert_eq!((a.cost, a.status), (Money::from_micros(7), StepStatus::Succeeded));
         assert!(a.started_at.is_some() && a.finished_at.is_some());
