@@ -218,8 +218,10 @@ pub async fn run_all(store: &dyn Store) {
     decision_history(store).await;
 }
 
-/// The output of a run's step, read each way that carries it without trails.
-async fn outputs_read(store: &dyn Store, run: &RunId, k: &str) -> [Option<Value>; 3] {
+/// The output of a run's step, read each way that carries it: without
+/// trails (alone, with the outputs of some steps, with some steps only, in
+/// a list of runs) and with them.
+async fn outputs_read(store: &dyn Store, run: &RunId, k: &str) -> [Option<Value>; 5] {
     let of = |r: Option<RunRecord>| {
         r.expect("the run")
             .step(k)
@@ -228,10 +230,19 @@ async fn outputs_read(store: &dyn Store, run: &RunId, k: &str) -> [Option<Value>
             .as_deref()
             .cloned()
     };
+    let listed = store
+        .list_runs(&ws("rw"), None, &page(50, None))
+        .await
+        .expect("listed")
+        .items
+        .into_iter()
+        .find(|r| r.run.id == *run);
     [
         of(store.get_run_without_trails(run).await.expect("read")),
         of(store.get_run_with_steps(run, &[key(k)]).await.expect("read")),
         of(store.get_run_with_outputs_of(run, &[key(k)]).await.expect("read")),
+        of(listed),
+        of(store.get_run(run).await.expect("read")),
     ]
 }
 
@@ -242,7 +253,7 @@ pub async fn outputs_rewritten_elsewhere(reader: &dyn Store, writer: &dyn Store)
     let new = new_run("rw", 1);
     reader.create_run(&new).await.expect("run");
     let run = &new.run.id;
-    let write = |v: u32, to: StepStatus, n: u32, from: StepStatus| StepUpdate {
+    let write = |v: u32, to: StepStatus, finished: Option<u32>, from: StepStatus| StepUpdate {
         run_id: run.clone(),
         key: key("agent_a"),
         from: vec![from],
@@ -253,37 +264,39 @@ pub async fn outputs_rewritten_elsewhere(reader: &dyn Store, writer: &dyn Store)
             cost: Money::ZERO,
         }),
         started_at: None,
-        finished_at: Some(at(n)),
+        finished_at: finished.map(at),
         events: vec![],
     };
-    let each_read = |v: u32| [0; 3].map(|_| Some(json!({"v": v})));
+    let each_read = |v: u32| [0; 5].map(|_| Some(json!({"v": v})));
     let (done, failed) = (StepStatus::Succeeded, StepStatus::Failed);
-    assert!(
-        reader
-            .update_step(&write(1, done, 3, StepStatus::Pending))
-            .await
-            .unwrap()
-    );
+    let first = write(1, done, Some(3), StepStatus::Pending);
+    assert!(reader.update_step(&first).await.unwrap());
     for _ in 0..2 {
         assert_eq!(outputs_read(reader, run, "agent_a").await, each_read(1));
     }
-    // Written anew elsewhere: finished later, then with another status.
-    assert!(writer.update_step(&write(2, done, 4, done)).await.unwrap());
-    assert_eq!(outputs_read(reader, run, "agent_a").await, each_read(2));
-    assert!(writer.update_step(&write(3, failed, 4, done)).await.unwrap());
-    assert_eq!(outputs_read(reader, run, "agent_a").await, each_read(3));
-    assert_eq!(
-        reader
-            .get_run(run)
-            .await
-            .unwrap()
-            .unwrap()
-            .step("agent_a")
-            .unwrap()
-            .output
-            .as_deref(),
-        Some(&json!({"v": 3}))
-    );
+    // Read with another step's output only: none for this one.
+    let others = reader
+        .get_run_with_outputs_of(run, &[key("gate_a")])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(others.step("agent_a").unwrap().output, None);
+    // Written anew elsewhere: finished later; with another status; with the
+    // same status and finish time; with no finish time (the row keeps its own).
+    let rewrites = [
+        write(2, done, Some(4), done),
+        write(3, failed, Some(4), done),
+        write(4, failed, Some(4), failed),
+        write(5, failed, None, failed),
+    ];
+    for (v, rewrite) in (2..).zip(&rewrites) {
+        assert!(writer.update_step(rewrite).await.unwrap());
+        assert_eq!(
+            outputs_read(reader, run, "agent_a").await,
+            each_read(v),
+            "rewrite {v}"
+        );
+    }
 }
 
 /// The decision history: written with each decision, imported without

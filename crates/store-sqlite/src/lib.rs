@@ -19,6 +19,7 @@ use greenlight_engine::{ExecutionRecord, ExecutionStatus, Failure, Journal, Jour
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -237,6 +238,7 @@ fn migrate(conn: &Connection) -> Res<()> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
     let migrated = check_format(conn)
         .and_then(|()| add_revision(conn))
+        .and_then(|()| add_output_rev(conn))
         .and_then(|()| reorder_steps(conn))
         .and_then(|()| {
             conn.execute_batch(&format!("PRAGMA user_version = {FORMAT}"))
@@ -264,21 +266,37 @@ fn check_format(conn: &Connection) -> Res<()> {
     Ok(())
 }
 
-/// `workspaces.revision`, which earlier versions had not.
-fn add_revision(conn: &Connection) -> Res<()> {
-    let has_revision: bool = conn
+/// Adds a counter column (`INTEGER NOT NULL DEFAULT 0`) that earlier
+/// versions' tables have not.
+fn add_counter(conn: &Connection, table: &str, column: &str) -> Res<()> {
+    let has: bool = conn
         .query_row(
-            "SELECT count(*) FROM pragma_table_info('workspaces') WHERE name = 'revision'",
-            [],
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
             |r| r.get::<_, i64>(0),
         )
         .map_err(db_err)?
         > 0;
-    if !has_revision {
-        conn.execute_batch("ALTER TABLE workspaces ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
-            .map_err(db_err)?;
-        tracing::info!("added workspaces.revision to a database made by an earlier version");
+    if !has {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+        ))
+        .map_err(db_err)?;
+        tracing::info!("added {table}.{column} to a database made by an earlier version");
     }
+    Ok(())
+}
+
+/// `steps.output_rev`, which earlier versions had not (added last; the
+/// reordering that follows puts it before the large columns). Their rows
+/// start at 0, which no output in memory was cached under.
+fn add_output_rev(conn: &Connection) -> Res<()> {
+    add_counter(conn, "steps", "output_rev")
+}
+
+/// `workspaces.revision`, which earlier versions had not.
+fn add_revision(conn: &Connection) -> Res<()> {
+    add_counter(conn, "workspaces", "revision")?;
     // Every write of a workspace counts, whoever makes it (an earlier
     // version's `greenlight admin` too): what cached brand data is checked against.
     conn.execute_batch(
@@ -289,7 +307,7 @@ fn add_revision(conn: &Connection) -> Res<()> {
 }
 
 /// The columns of `steps`, in the order of `schema.sql`.
-const STEP_COLUMNS: &str = "run_id, key, position, label, kind, status, after, cost, started_at, finished_at, decision, output, trail";
+const STEP_COLUMNS: &str = "run_id, key, position, label, kind, status, after, cost, started_at, finished_at, decision, output_rev, output, trail";
 
 /// Rebuilds a `steps` table made with the output and trail before the small
 /// columns (as earlier versions made it) in the order of `schema.sql`, in
@@ -392,6 +410,10 @@ enum StepCols<'a> {
     All,
     /// Every output, no trails.
     NoTrails,
+    /// As `NoTrails`, for a list of runs: the outputs read from the
+    /// database are not kept in memory (a page of runs would push out
+    /// those of the runs in flight).
+    Listed,
     /// No trails, and the outputs of these keys only.
     OutputsOf(&'a [StepKey]),
     /// No trails, and only the steps of these keys.
@@ -420,37 +442,54 @@ fn keys_json(keys: &[StepKey]) -> Res<String> {
 }
 
 /// A step's row but for its output and trail.
-type StepRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-);
-
-fn step_row(r: &Row<'_>) -> rusqlite::Result<StepRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+struct StepRow {
+    key: String,
+    label: String,
+    kind: String,
+    status: String,
+    after: String,
+    cost: i64,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    decision: Option<String>,
+    position: i64,
+    output_rev: i64,
 }
 
 /// The columns [`step_row`] reads, in its order.
 const STEP_ROW_COLS: &str =
-    "key, label, kind, status, after, cost, started_at, finished_at, decision, position";
+    "key, label, kind, status, after, cost, started_at, finished_at, decision, position, output_rev";
+
+/// The place of the first column after [`STEP_ROW_COLS`].
+const AFTER_STEP_ROW: usize = 11;
+
+fn step_row(r: &Row<'_>) -> rusqlite::Result<StepRow> {
+    Ok(StepRow {
+        key: r.get(0)?,
+        label: r.get(1)?,
+        kind: r.get(2)?,
+        status: r.get(3)?,
+        after: r.get(4)?,
+        cost: r.get(5)?,
+        started_at: r.get(6)?,
+        finished_at: r.get(7)?,
+        decision: r.get(8)?,
+        position: r.get(9)?,
+        output_rev: r.get(10)?,
+    })
+}
+
+impl StepRow {
+    /// What an output kept in memory must have been cached under to be
+    /// this row's.
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            status: self.status.clone(),
+            finished_at: self.finished_at.clone(),
+            rev: self.output_rev,
+        }
+    }
+}
 
 fn step_record(
     run: &RunId,
@@ -458,22 +497,21 @@ fn step_record(
     output: Option<Arc<Value>>,
     trail: Vec<Value>,
 ) -> Res<(i64, StepRecord)> {
-    let (key, label, kind, status, after, cost, started, finished, decision, position) = row;
     Ok((
-        position,
+        row.position,
         StepRecord {
             run_id: run.clone(),
-            key: StepKey::parse(key).map_err(corrupt)?,
-            label,
-            kind,
-            status: StepStatus::parse(&status).ok_or_else(|| corrupt("bad step status"))?,
-            after: from_json(&after)?,
+            key: StepKey::parse(row.key).map_err(corrupt)?,
+            label: row.label,
+            kind: row.kind,
+            status: StepStatus::parse(&row.status).ok_or_else(|| corrupt("bad step status"))?,
+            after: from_json(&row.after)?,
             output,
             trail,
-            cost: Money::from_micros(cost),
-            started_at: opt_ts(started)?,
-            finished_at: opt_ts(finished)?,
-            decision: decision.as_deref().map(from_json).transpose()?,
+            cost: Money::from_micros(row.cost),
+            started_at: opt_ts(row.started_at)?,
+            finished_at: opt_ts(row.finished_at)?,
+            decision: row.decision.as_deref().map(from_json).transpose()?,
         },
     ))
 }
@@ -496,8 +534,8 @@ fn load_steps_with_trails(tx: &Connection, run: &RunId) -> Res<Vec<StepRecord>> 
         .query_map([run.as_str()], |r| {
             Ok((
                 step_row(r)?,
-                r.get::<_, Option<String>>(10)?,
-                read_trail(r.get_ref(11)?),
+                r.get::<_, Option<String>>(AFTER_STEP_ROW)?,
+                read_trail(r.get_ref(AFTER_STEP_ROW + 1)?),
             ))
         })
         .map_err(db_err)?;
@@ -510,14 +548,15 @@ fn load_steps_with_trails(tx: &Connection, run: &RunId) -> Res<Vec<StepRecord>> 
     Ok(in_order(out))
 }
 
-/// A run's steps without trails, as `cols` says (not [`StepCols::All`]).
-/// The rows are read first, without outputs; the outputs `outputs` holds
-/// for the rows as read come from it, and only the others are read (and
-/// then kept there), in the same read transaction.
+/// A run's steps without trails, as `cols` says. The rows are read first,
+/// without outputs; an output `outputs` holds under the row's stamp (its
+/// status, finish time and count of output writes) comes from there, and
+/// only the others are read, in the same read transaction, and kept there.
 fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>, outputs: &Outputs) -> Res<Vec<StepRecord>> {
+    // `typeof` tells NULL without reading the output.
     let (sql, keys) = match cols {
-        StepCols::All | StepCols::NoTrails => (
-            // `typeof` tells NULL without reading the output.
+        StepCols::All => return load_steps_with_trails(tx, run),
+        StepCols::NoTrails | StepCols::Listed => (
             format!(
                 "SELECT {STEP_ROW_COLS}, typeof(output) != 'null' FROM steps WHERE run_id = ?1 AND ?2 IS NULL"
             ),
@@ -541,33 +580,30 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>, outputs: &Output
     let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
     let rows = stmt
         .query_map(params![run.as_str(), keys], |r| {
-            Ok((step_row(r)?, r.get::<_, bool>(10)?))
+            Ok((step_row(r)?, r.get::<_, bool>(AFTER_STEP_ROW)?))
         })
         .map_err(db_err)?;
-    // Each row, with its output if it has one to carry, and where not
-    // cached the stamp to read it under.
+    // Each row with its output, if it carries one and it is kept in memory;
+    // if it carries one that is not, the stamp to keep it under once read.
     let mut read: Vec<(StepRow, Option<Arc<Value>>, Option<Stamp>)> = Vec::new();
     for row in rows {
         let (row, carries) = row.map_err(db_err)?;
-        let stamp = Stamp {
-            status: row.3.clone(),
-            finished_at: row.7.clone(),
-        };
-        let cached = if carries {
-            outputs.get(run.as_str(), &row.0, &stamp)
+        let stamp = row.stamp();
+        let kept = if carries {
+            outputs.get(run.as_str(), &row.key, &stamp)
         } else {
             None
         };
-        let missing = (carries && cached.is_none()).then_some(stamp);
-        read.push((row, cached, missing));
+        let missing = (carries && kept.is_none()).then_some(stamp);
+        read.push((row, kept, missing));
     }
     drop(stmt);
     let missing: Vec<&str> = read
         .iter()
         .filter(|(_, _, m)| m.is_some())
-        .map(|(row, _, _)| row.0.as_str())
+        .map(|(row, _, _)| row.key.as_str())
         .collect();
-    let mut parsed: std::collections::HashMap<String, Arc<Value>> = std::collections::HashMap::new();
+    let mut parsed: HashMap<String, Arc<Value>> = HashMap::new();
     if !missing.is_empty() {
         let mut stmt = tx
             .prepare_cached(
@@ -583,15 +619,17 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>, outputs: &Output
         for row in rows {
             let (key, json) = row.map_err(db_err)?;
             let output: Arc<Value> = Arc::new(from_json(&json)?);
-            if let Some((_, _, Some(stamp))) = read.iter().find(|(r, _, _)| r.0 == key) {
+            if let Some((_, _, Some(stamp))) = read.iter().find(|(r, _, _)| r.key == key)
+                && !matches!(cols, StepCols::Listed)
+            {
                 outputs.put(run.as_str(), &key, stamp.clone(), output.clone(), json.len());
             }
             parsed.insert(key, output);
         }
     }
     let mut out = Vec::with_capacity(read.len());
-    for (row, cached, _) in read {
-        let output = cached.or_else(|| parsed.remove(&row.0));
+    for (row, kept, _) in read {
+        let output = kept.or_else(|| parsed.remove(&row.key));
         out.push(step_record(run, row, output, Vec::new())?);
     }
     Ok(in_order(out))
@@ -698,29 +736,51 @@ impl WrittenUpdate {
     }
 }
 
-fn apply_update(tx: &Connection, u: &WrittenUpdate) -> Res<bool> {
+/// What [`apply_update`] did.
+enum Applied {
+    /// The condition did not hold: nothing written.
+    No,
+    /// Written; with a result, the row's stamp as written.
+    Yes(Option<Stamp>),
+}
+
+fn apply_update(tx: &Connection, u: &WrittenUpdate) -> Res<Applied> {
     let (run, step) = statuses(tx, &u.run_id, &u.key)?;
     if run != Some(RunStatus::Running) || !step.is_some_and(|c| u.from.contains(&c)) {
-        return Ok(false);
+        return Ok(Applied::No);
     }
-    match &u.result {
+    let stamp = match &u.result {
         None => execute(
             tx,
             "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at)
              WHERE run_id = ?1 AND key = ?2",
             params![u.run_id, u.key, u.to.as_str(), u.started_at, u.finished_at],
-        ),
-        Some((output, trail, cost)) => execute(
-            tx,
-            "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at),
-                              output = ?6, trail = ?7, cost = ?8
-             WHERE run_id = ?1 AND key = ?2",
-            params![u.run_id, u.key, u.to.as_str(), u.started_at, u.finished_at, output, trail, cost],
-        ),
+        )
+        .map(|_| None),
+        Some((output, trail, cost)) => tx
+            .prepare_cached(
+                "UPDATE steps SET status = ?3, started_at = COALESCE(?4, started_at), finished_at = COALESCE(?5, finished_at),
+                                  output = ?6, trail = ?7, cost = ?8, output_rev = output_rev + 1
+                 WHERE run_id = ?1 AND key = ?2
+                 RETURNING status, finished_at, output_rev",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![u.run_id, u.key, u.to.as_str(), u.started_at, u.finished_at, output, trail, cost],
+                    |r| {
+                        Ok(Stamp {
+                            status: r.get(0)?,
+                            finished_at: r.get(1)?,
+                            rev: r.get(2)?,
+                        })
+                    },
+                )
+            })
+            .map(Some),
     }
     .map_err(db_err)?;
     insert_events(tx, &u.run_id, &u.events)?;
-    Ok(true)
+    Ok(Applied::Yes(stamp))
 }
 
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
@@ -1030,7 +1090,7 @@ impl Store for SqliteStore {
             let mut items = Vec::new();
             for id in ids.iter().take(page.limit) {
                 // Lists show no trails.
-                if let Some(r) = load_run(tx, id, StepCols::NoTrails, &outputs)? {
+                if let Some(r) = load_run(tx, id, StepCols::Listed, &outputs)? {
                     items.push(r);
                 }
             }
@@ -1051,21 +1111,17 @@ impl Store for SqliteStore {
     async fn update_step(&self, update: &StepUpdate) -> Res<bool> {
         let u = WrittenUpdate::of(update)?;
         let written = u.result.as_ref().map(|(json, _, _)| json.len());
-        let stamp = Stamp {
-            status: u.to.as_str().to_string(),
-            finished_at: u.finished_at.clone(),
-        };
-        let applied = self.tx(move |tx| apply_update(tx, &u)).await?;
-        // The output as written, for the steps that read it next. (Written
-        // without a finish time, the row keeps its earlier one: not cached.)
-        if let (true, Some(bytes), Some(r)) = (applied, written, &update.result) {
-            let (run, key) = (update.run_id.as_str(), update.key.as_str());
-            match stamp.finished_at {
-                Some(_) => self.outputs.put(run, key, stamp, r.output.clone(), bytes),
-                None => self.outputs.forget(run, key),
+        Ok(match self.tx(move |tx| apply_update(tx, &u)).await? {
+            Applied::No => false,
+            Applied::Yes(stamp) => {
+                // The output as written, for the steps that read it next.
+                if let (Some(stamp), Some(bytes), Some(r)) = (stamp, written, &update.result) {
+                    let (run, key) = (update.run_id.as_str(), update.key.as_str());
+                    self.outputs.put(run, key, stamp, r.output.clone(), bytes);
+                }
+                true
             }
-        }
-        Ok(applied)
+        })
     }
 
     async fn open_gate(&self, open: &OpenGate) -> Res<GateOpened> {
@@ -1242,7 +1298,8 @@ impl Store for SqliteStore {
             let at = w.decision.at.to_string();
             execute(
                 tx,
-                "UPDATE steps SET status = ?3, output = ?4, decision = ?5, finished_at = ?6 WHERE run_id = ?1 AND key = ?2",
+                "UPDATE steps SET status = ?3, output = ?4, decision = ?5, finished_at = ?6, output_rev = output_rev + 1
+                 WHERE run_id = ?1 AND key = ?2",
                 params![run, key, w.step_status.as_str(), to_json(&w.step_output)?, to_json(&w.decision)?, at],
             )
             .map_err(db_err)?;
@@ -1386,7 +1443,7 @@ impl Store for SqliteStore {
     async fn complete_action(&self, item: &OutboxItem, update: &StepUpdate, gate: &StepId) -> Res<bool> {
         let (item, u, gate) = (item.clone(), WrittenUpdate::of(update)?, gate.clone());
         self.tx(move |tx| {
-            if !apply_update(tx, &u)? {
+            if let Applied::No = apply_update(tx, &u)? {
                 return Ok(false);
             }
             execute(

@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS steps (
     started_at    TEXT,
     finished_at   TEXT,
     decision      TEXT,
+    -- Counts the writes of `output`: what an output kept in memory is
+    -- checked against before it is served (outputs.rs).
+    output_rev    INTEGER NOT NULL DEFAULT 0,
     output        TEXT,
     -- JSON text, or (when long) a blob: LZ4-compressed JSON (lib.rs, write_trail).
     trail         TEXT NOT NULL DEFAULT '[]',
