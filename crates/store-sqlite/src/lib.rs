@@ -410,9 +410,9 @@ enum StepCols<'a> {
     All,
     /// Every output, no trails.
     NoTrails,
-    /// As `NoTrails`, for a list of runs: the outputs read from the
-    /// database are not kept in memory (a page of runs would push out
-    /// those of the runs in flight).
+    /// As `NoTrails`, for a list of runs: what it reads leaves the outputs
+    /// kept in memory as they were (a page of runs would push out those of
+    /// the runs in flight).
     Listed,
     /// No trails, and the outputs of these keys only.
     OutputsOf(&'a [StepKey]),
@@ -590,7 +590,7 @@ fn load_steps(tx: &Connection, run: &RunId, cols: StepCols<'_>, outputs: &Output
         let (row, carries) = row.map_err(db_err)?;
         let stamp = row.stamp();
         let kept = if carries {
-            outputs.get(run.as_str(), &row.key, &stamp)
+            outputs.get(run.as_str(), &row.key, &stamp, !matches!(cols, StepCols::Listed))
         } else {
             None
         };
@@ -765,7 +765,8 @@ fn apply_update(tx: &Connection, u: &WrittenUpdate) -> Res<Applied> {
                  RETURNING status, finished_at, output_rev",
             )
             .and_then(|mut stmt| {
-                stmt.query_row(
+                // Stepped to its end: an error at the end is not lost.
+                stmt.query_one(
                     params![u.run_id, u.key, u.to.as_str(), u.started_at, u.finished_at, output, trail, cost],
                     |r| {
                         Ok(Stamp {
@@ -2179,6 +2180,85 @@ mod tests {
             Err(e) => panic!("refused, but with {e}"),
             Ok(_) => panic!("a database of a later format opened"),
         }
+    }
+
+    /// A database made before `steps.output_rev` (its large columns last
+    /// already) opens with its steps kept and the column before them, and
+    /// every write of an output counts it up.
+    #[tokio::test]
+    async fn a_steps_table_from_before_output_rev_gets_it_with_nothing_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        let without: String = SCHEMA
+            .lines()
+            .filter(|l| !l.contains("output_rev"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!without.contains("output_rev") && without.contains("output        TEXT"));
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&without).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, workspace_id, workflow, workflow_name, brief, status, created_at, created_by)
+                     VALUES ('run_old1', 'old', 'wf', 'Workflow', '{}', 'running',
+                             '2026-11-27T00:00:00.000000Z', '{\"member_id\":\"alice\",\"name\":\"Alice\"}');
+                 INSERT INTO steps (run_id, key, position, label, kind, status, after, output, trail, cost, started_at, finished_at)
+                     VALUES ('run_old1', 'a', 0, 'A', 'agent', 'succeeded', '[]', '{\"x\":1}', '[{\"t\":1}]', 7,
+                             '2026-11-27T00:00:01.000000Z', '2026-11-27T00:00:02.000000Z'),
+                            ('run_old1', 'b', 1, 'B', 'agent', 'pending', '[\"a\"]', NULL, '[]', 0, NULL, NULL);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).expect("an older database opens");
+        let run_id = RunId::parse("run_old1").unwrap();
+        let run = store.get_run(&run_id).await.unwrap().expect("the run is kept");
+        assert_eq!(run.steps[0].output.as_deref(), Some(&serde_json::json!({"x": 1})));
+        assert_eq!(run.steps[0].trail, vec![serde_json::json!({"t": 1})]);
+        let written = store
+            .update_step(&StepUpdate {
+                run_id: run_id.clone(),
+                key: StepKey::parse("b").unwrap(),
+                from: vec![StepStatus::Pending],
+                to: StepStatus::Succeeded,
+                result: Some(StepResult {
+                    output: Arc::new(serde_json::json!({"y": 2})),
+                    trail: vec![],
+                    cost: Money::ZERO,
+                }),
+                started_at: None,
+                finished_at: Some(Timestamp::parse("2026-11-27T00:00:03.000000Z").unwrap()),
+                events: vec![],
+            })
+            .await
+            .unwrap();
+        assert!(written);
+        let lite = store.get_run_without_trails(&run_id).await.unwrap().unwrap();
+        let outputs: Vec<_> = lite.steps.iter().map(|s| s.output.as_deref().cloned()).collect();
+        assert_eq!(
+            outputs,
+            [
+                Some(serde_json::json!({"x": 1})),
+                Some(serde_json::json!({"y": 2}))
+            ]
+        );
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('steps') ORDER BY cid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(names.join(", "), STEP_COLUMNS);
+        let revs: Vec<(String, i64)> = conn
+            .prepare("SELECT key, output_rev FROM steps ORDER BY key")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(revs, [("a".to_string(), 0), ("b".to_string(), 1)]);
     }
 
     /// A database whose steps have their output and trail before the small
