@@ -309,18 +309,19 @@ fn add_revision(conn: &Connection) -> Res<()> {
 /// The columns of `steps`, in the order of `schema.sql`.
 const STEP_COLUMNS: &str = "run_id, key, position, label, kind, status, after, cost, started_at, finished_at, decision, output_rev, output, trail";
 
+/// The columns of the `steps` table as the database has them, in order.
+fn step_column_names(conn: &Connection) -> Res<Vec<String>> {
+    conn.prepare("SELECT name FROM pragma_table_info('steps') ORDER BY cid")
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+        .map_err(db_err)
+}
+
 /// Rebuilds a `steps` table made with the output and trail before the small
 /// columns (as earlier versions made it) in the order of `schema.sql`, in
 /// the caller's transaction. A table with other columns is refused, not
 /// rebuilt: whatever made it, nothing of it is dropped.
 fn reorder_steps(conn: &Connection) -> Res<()> {
-    let mut stmt = conn
-        .prepare("SELECT name FROM pragma_table_info('steps') ORDER BY cid")
-        .map_err(db_err)?;
-    let names: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .map_err(db_err)?;
+    let names = step_column_names(conn)?;
     if names.join(", ") == STEP_COLUMNS {
         return Ok(());
     }
@@ -2182,6 +2183,16 @@ mod tests {
         }
     }
 
+    /// A run of two steps as earlier versions wrote it (the first finished).
+    const OLD_RUN: &str = "
+        INSERT INTO runs (id, workspace_id, workflow, workflow_name, brief, status, created_at, created_by)
+            VALUES ('run_old1', 'old', 'wf', 'Workflow', '{}', 'running',
+                    '2026-11-27T00:00:00.000000Z', '{\"member_id\":\"alice\",\"name\":\"Alice\"}');
+        INSERT INTO steps (run_id, key, position, label, kind, status, after, output, trail, cost, started_at, finished_at)
+            VALUES ('run_old1', 'a', 0, 'A', 'agent', 'succeeded', '[]', '{\"x\":1}', '[{\"t\":1}]', 7,
+                    '2026-11-27T00:00:01.000000Z', '2026-11-27T00:00:02.000000Z'),
+                   ('run_old1', 'b', 1, 'B', 'agent', 'pending', '[\"a\"]', NULL, '[]', 0, NULL, NULL);";
+
     /// A database made before `steps.output_rev` (its large columns last
     /// already) opens with its steps kept and the column before them, and
     /// every write of an output counts it up.
@@ -2198,16 +2209,7 @@ mod tests {
         {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(&without).unwrap();
-            conn.execute_batch(
-                "INSERT INTO runs (id, workspace_id, workflow, workflow_name, brief, status, created_at, created_by)
-                     VALUES ('run_old1', 'old', 'wf', 'Workflow', '{}', 'running',
-                             '2026-11-27T00:00:00.000000Z', '{\"member_id\":\"alice\",\"name\":\"Alice\"}');
-                 INSERT INTO steps (run_id, key, position, label, kind, status, after, output, trail, cost, started_at, finished_at)
-                     VALUES ('run_old1', 'a', 0, 'A', 'agent', 'succeeded', '[]', '{\"x\":1}', '[{\"t\":1}]', 7,
-                             '2026-11-27T00:00:01.000000Z', '2026-11-27T00:00:02.000000Z'),
-                            ('run_old1', 'b', 1, 'B', 'agent', 'pending', '[\"a\"]', NULL, '[]', 0, NULL, NULL);",
-            )
-            .unwrap();
+            conn.execute_batch(OLD_RUN).unwrap();
         }
         let store = SqliteStore::open(&path).expect("an older database opens");
         let run_id = RunId::parse("run_old1").unwrap();
@@ -2243,14 +2245,7 @@ mod tests {
         );
         drop(store);
         let conn = Connection::open(&path).unwrap();
-        let names: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_table_info('steps') ORDER BY cid")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(names.join(", "), STEP_COLUMNS);
+        assert_eq!(step_column_names(&conn).unwrap().join(", "), STEP_COLUMNS);
         let revs: Vec<(String, i64)> = conn
             .prepare("SELECT key, output_rev FROM steps ORDER BY key")
             .unwrap()
@@ -2277,16 +2272,10 @@ mod tests {
                      run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, position INTEGER NOT NULL,
                      label TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, after TEXT NOT NULL,
                      output TEXT, trail TEXT NOT NULL DEFAULT '[]', cost INTEGER NOT NULL DEFAULT 0,
-                     started_at TEXT, finished_at TEXT, decision TEXT, PRIMARY KEY (run_id, key));
-                 INSERT INTO runs (id, workspace_id, workflow, workflow_name, brief, status, created_at, created_by)
-                     VALUES ('run_old1', 'old', 'wf', 'Workflow', '{}', 'running',
-                             '2026-11-27T00:00:00.000000Z', '{\"member_id\":\"alice\",\"name\":\"Alice\"}');
-                 INSERT INTO steps (run_id, key, position, label, kind, status, after, output, trail, cost, started_at, finished_at)
-                     VALUES ('run_old1', 'a', 0, 'A', 'agent', 'succeeded', '[]', '{\"x\":1}', '[{\"t\":1}]', 7,
-                             '2026-11-27T00:00:01.000000Z', '2026-11-27T00:00:02.000000Z'),
-                            ('run_old1', 'b', 1, 'B', 'agent', 'pending', '[\"a\"]', NULL, '[]', 0, NULL, NULL);",
+                     started_at TEXT, finished_at TEXT, decision TEXT, PRIMARY KEY (run_id, key));",
             )
             .unwrap();
+            conn.execute_batch(OLD_RUN).unwrap();
         }
         // Two processes open it at once: one migrates, the other finds it done.
         let opens: Vec<_> = (0..2)
@@ -2314,14 +2303,7 @@ mod tests {
         assert_eq!(run.steps[1].after, vec!["a".to_string()]);
         drop(store);
         let conn = Connection::open(&path).unwrap();
-        let names: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_table_info('steps') ORDER BY cid")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(names.join(", "), STEP_COLUMNS);
+        assert_eq!(step_column_names(&conn).unwrap().join(", "), STEP_COLUMNS);
         // A steps table with a column this version does not know is refused, untouched.
         conn.execute_batch("ALTER TABLE steps ADD COLUMN later TEXT; UPDATE steps SET later = 'kept';")
             .unwrap();
