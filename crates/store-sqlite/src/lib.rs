@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod conn;
 mod outputs;
@@ -160,9 +160,7 @@ impl SqliteStore {
         // Reads on connections of their own need WAL (readers and the
         // writer then never wait on each other); where the file system
         // cannot have it, every operation goes to the writer.
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(db_err)?;
+        let mode = journal_mode_wal(&conn)?;
         let path = path.filter(|_| mode.eq_ignore_ascii_case("wal"));
         if path.is_none() && mode != "memory" {
             tracing::warn!(journal_mode = %mode, "the database is not in WAL mode; reads go through the writer");
@@ -179,7 +177,6 @@ impl SqliteStore {
         // the WAL either way.
         conn.pragma_update(None, "wal_autocheckpoint", 8000)
             .map_err(db_err)?;
-        conn.execute_batch(SCHEMA).map_err(db_err)?;
         migrate(&conn)?;
         Ok(SqliteStore {
             conns: conn::Connections::start(conn, path)?,
@@ -224,19 +221,51 @@ impl SqliteStore {
 
 const RUN_COLS: &str = "id, workspace_id, workflow, workflow_name, brief, status, error, created_at, finished_at, created_by, rerun_of";
 
-/// Brings a database made by an earlier version up to the schema, in one
-/// transaction that holds the write lock while it looks and changes (two
-/// processes opening an old database at once: the second finds it done).
 /// The format of the database this version writes (`PRAGMA user_version`):
 /// 1 since long trails are stored compressed, which versions before it
 /// cannot read. A database of a later format is refused.
 const FORMAT: i64 = 1;
 
+/// How long opening a database waits for another process that holds it
+/// (migrating it, or switching it to WAL): a rebuild of a large steps table
+/// can take a while.
+const OPEN_WAIT: Duration = Duration::from_secs(600);
+
+/// Asks for WAL mode and answers the mode the database is in. Switching a
+/// database out of rollback mode needs it to itself, and SQLite refuses at
+/// once, without waiting, while another connection (a process opening the
+/// same file) holds a lock on it: that refusal is retried until
+/// [`OPEN_WAIT`].
+fn journal_mode_wal(conn: &Connection) -> Res<String> {
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < OPEN_WAIT =>
+            {
+                if !told && started.elapsed() >= Duration::from_secs(1) {
+                    tracing::info!(
+                        "waiting for another process to release the database to switch it to WAL mode"
+                    );
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            answered => return answered.map_err(db_err),
+        }
+    }
+}
+
+/// Creates what `schema.sql` has and the database has not, and brings a
+/// database made by an earlier version up to it, in one transaction that
+/// holds the write lock while it looks and changes (two processes opening
+/// an old database at once: the second waits, then finds it done).
 fn migrate(conn: &Connection) -> Res<()> {
-    // A rebuild of a large steps table can take a while: wait for it.
-    conn.busy_timeout(Duration::from_secs(600)).map_err(db_err)?;
+    conn.busy_timeout(OPEN_WAIT).map_err(db_err)?;
     conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
     let migrated = check_format(conn)
+        .and_then(|()| conn.execute_batch(SCHEMA).map_err(db_err))
         .and_then(|()| add_revision(conn))
         .and_then(|()| add_output_rev(conn))
         .and_then(|()| reorder_steps(conn))
@@ -2277,11 +2306,17 @@ mod tests {
             .unwrap();
             conn.execute_batch(OLD_RUN).unwrap();
         }
-        // Two processes open it at once: one migrates, the other finds it done.
-        let opens: Vec<_> = (0..2)
+        // Four processes open it at once (its journal still in rollback
+        // mode): one switches it to WAL and migrates, the others wait and
+        // find it done.
+        let together = Arc::new(std::sync::Barrier::new(4));
+        let opens: Vec<_> = (0..4)
             .map(|_| {
-                let path = path.clone();
-                std::thread::spawn(move || SqliteStore::open(&path).map(drop))
+                let (path, together) = (path.clone(), together.clone());
+                std::thread::spawn(move || {
+                    together.wait();
+                    SqliteStore::open(&path).map(drop)
+                })
             })
             .collect();
         for o in opens {
